@@ -1,0 +1,153 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"os"
+
+	"github.com/valyala/fasthttp"
+)
+
+var (
+	// errRequestTooLarge stops a request body at the route's limit.
+	errRequestTooLarge = errors.New("request body exceeds the route's limit")
+	// errClientGone marks an upstream body abandoned because the client
+	// could not be written to.
+	errClientGone = errors.New("client went away")
+)
+
+// classify maps an error from the upstream round trip to how the exchange
+// ended. The request stream's own state is checked first: a failed upload
+// reads as a failed write to the upstream.
+func classify(err error, reqStream *requestStream) Outcome {
+	if reqStream != nil {
+		switch {
+		case reqStream.tooLarge:
+			return OutcomeRequestTooLarge
+		case reqStream.clientErr != nil:
+			return OutcomeClientGone
+		}
+	}
+	switch {
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return OutcomeUpstreamBusy
+	case isTimeout(err):
+		return OutcomeUpstreamTimeout
+	}
+	return OutcomeUpstreamUnavailable
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// status is the code the gateway answers for an outcome it produced itself.
+func (o Outcome) status() int {
+	switch o {
+	case OutcomeNoRoute:
+		return fasthttp.StatusNotFound
+	case OutcomeRequestTooLarge:
+		return fasthttp.StatusRequestEntityTooLarge
+	case OutcomeUpstreamTimeout:
+		return fasthttp.StatusGatewayTimeout
+	case OutcomeUpstreamBusy:
+		return fasthttp.StatusServiceUnavailable
+	case OutcomeClientGone:
+		// nginx's "client closed request"; nobody reads it, the trail does.
+		return 499
+	}
+	return fasthttp.StatusBadGateway
+}
+
+// message is what the client reads: what happened and what to do, never
+// internal error text.
+func (o Outcome) message() string {
+	switch o {
+	case OutcomeNoRoute:
+		return "no route matches this host and path; check the gateway's routes"
+	case OutcomeRequestTooLarge:
+		return "request body is larger than this route allows"
+	case OutcomeUpstreamTimeout:
+		return "the model server did not answer in time; retry later"
+	case OutcomeUpstreamBusy:
+		return "the gateway has no free connection to the model server; retry later"
+	case OutcomeClientGone:
+		return "client closed the request"
+	}
+	return "the model server could not be reached or broke the connection; retry later"
+}
+
+// errorType names the error in each protocol's vocabulary.
+func (o Outcome) errorType(p Protocol) string {
+	switch p {
+	case ProtocolAnthropic:
+		switch o {
+		case OutcomeNoRoute:
+			return "not_found_error"
+		case OutcomeRequestTooLarge:
+			return "request_too_large"
+		case OutcomeUpstreamBusy:
+			return "overloaded_error"
+		case OutcomeUpstreamTimeout:
+			return "timeout_error"
+		}
+		return "api_error"
+	case ProtocolOpenAI:
+		switch o {
+		case OutcomeNoRoute, OutcomeRequestTooLarge:
+			return "invalid_request_error"
+		}
+		return "server_error"
+	}
+	return o.String()
+}
+
+// protocolFor resolves ProtocolAuto from the request path.
+func protocolFor(p Protocol, path []byte) Protocol {
+	if p != ProtocolAuto {
+		return p
+	}
+	switch {
+	case bytes.HasPrefix(path, []byte("/v1/messages")) || bytes.HasPrefix(path, []byte("/v1/complete")) && !bytes.HasPrefix(path, []byte("/v1/completions")):
+		return ProtocolAnthropic
+	case bytes.HasPrefix(path, []byte("/v1/")) || bytes.HasPrefix(path, []byte("/openai/")):
+		return ProtocolOpenAI
+	}
+	return ProtocolPlain
+}
+
+// appendErrorBody writes the protocol's error JSON for an outcome. Every
+// string written is an ASCII constant that needs no escaping.
+func appendErrorBody(dst []byte, p Protocol, o Outcome, auditID ID) []byte {
+	typ, msg := o.errorType(p), o.message()
+	switch p {
+	case ProtocolAnthropic:
+		dst = append(dst, `{"type":"error","error":{"type":"`...)
+		dst = append(dst, typ...)
+		dst = append(dst, `","message":"`...)
+		dst = append(dst, msg...)
+		dst = append(dst, `"},"request_id":"`...)
+		dst = auditID.AppendText(dst)
+		return append(dst, `"}`...)
+	case ProtocolOpenAI:
+		dst = append(dst, `{"error":{"message":"`...)
+		dst = append(dst, msg...)
+		dst = append(dst, `","type":"`...)
+		dst = append(dst, typ...)
+		dst = append(dst, `","param":null,"code":"`...)
+		dst = append(dst, o.String()...)
+		return append(dst, `"}}`...)
+	}
+	dst = append(dst, `{"error":{"type":"`...)
+	dst = append(dst, typ...)
+	dst = append(dst, `","message":"`...)
+	dst = append(dst, msg...)
+	dst = append(dst, `","audit_id":"`...)
+	dst = auditID.AppendText(dst)
+	return append(dst, `"}}`...)
+}

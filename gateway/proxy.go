@@ -1,0 +1,244 @@
+package gateway
+
+import (
+	"bytes"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+)
+
+const headerAuditID = "X-Audit-Id"
+
+// handle proxies one request. It returns once the upstream's response
+// headers are in; fasthttp then streams the body through responseStream,
+// which finishes the exchange.
+func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
+	ex := acquireExchange()
+	ex.Start = time.Now()
+	ex.AuditID = g.ids.next()
+	g.m.inFlight.Inc()
+	copyRequest(ctx, ex)
+
+	t := g.cur.Load()
+	rt := match(t.routes, hostOnly(ctx.Host()), ctx.Path())
+	if rt == nil {
+		g.answer(ctx, ex, nil, OutcomeNoRoute)
+		return
+	}
+	ex.Route, ex.Policy, ex.UpstreamURL = rt.Name, rt.Policy, rt.up.url
+
+	declared := ctx.Request.Header.ContentLength()
+	limit := orDefault(rt.MaxRequestBody, defaultMaxRequestBody)
+	if limit > 0 && int64(declared) > limit {
+		// Refuse before reading a byte; the connection closes so the unread
+		// body is not parsed as the next request.
+		ctx.SetConnectionClose()
+		g.answer(ctx, ex, rt, OutcomeRequestTooLarge)
+		return
+	}
+
+	req := fasthttp.AcquireRequest()
+	g.upstreamRequest(ctx, req, rt, &t.fwd, ex)
+	var rs *requestStream
+	if declared > 0 || declared == -1 { // -1: chunked
+		rs = &ex.reqStream
+		*rs = requestStream{
+			src:     ctx.RequestBodyStream(),
+			body:    &ex.RequestBody,
+			capture: orDefault(rt.MaxCapture, defaultMaxCapture),
+			limit:   limit,
+		}
+		req.SetBodyStream(rs, declared)
+	}
+
+	resp := fasthttp.AcquireResponse()
+	ex.UpstreamStart = time.Now()
+	err := rt.up.hc.Do(req, resp)
+	ex.FirstByte = time.Now()
+	fasthttp.ReleaseRequest(req)
+	ex.RequestBody.finish(rs == nil || rs.eof || ex.RequestBody.Size == int64(declared))
+
+	if err != nil {
+		fasthttp.ReleaseResponse(resp)
+		o := classify(err, rs)
+		if ce := g.log.Check(zap.WarnLevel, "upstream request failed"); ce != nil {
+			ce.Write(zap.String("route", rt.Name), zap.String("upstream", rt.up.url),
+				zap.String("outcome", o.String()), zap.Error(err), zap.Stringer("audit_id", ex.AuditID))
+		}
+		if o == OutcomeRequestTooLarge || o == OutcomeClientGone {
+			ctx.SetConnectionClose()
+		}
+		g.answer(ctx, ex, rt, o)
+		return
+	}
+	rt.m.upstream.Observe(ex.FirstByte.Sub(ex.UpstreamStart).Seconds())
+	g.respond(ctx, ex, rt, resp)
+}
+
+// copyRequest copies what the exchange needs out of fasthttp's buffers,
+// which are reused once the handler returns.
+func copyRequest(ctx *fasthttp.RequestCtx, ex *Exchange) {
+	ex.Method = append(ex.Method[:0], ctx.Method()...)
+	ex.Host = append(ex.Host[:0], ctx.Host()...)
+	ex.URI = append(ex.URI[:0], ctx.Request.Header.RequestURI()...)
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		ex.ClientAddr = a.AddrPort()
+	}
+	if ctx.IsTLS() {
+		ex.TLS = true
+		if st := ctx.TLSConnectionState(); st != nil && len(st.PeerCertificates) > 0 {
+			ex.PeerCertificate = st.PeerCertificates[0]
+		}
+	}
+	for k, v := range ctx.Request.Header.All() {
+		ex.RequestHeaders.add(k, v)
+	}
+}
+
+// upstreamRequest fills req from the client's request: same method, raw
+// path and query (rebased on the route's upstream), and headers less the
+// hop-by-hop ones, plus X-Forwarded-*.
+func (g *Gateway) upstreamRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, rt *route, fwd *Forwarded, ex *Exchange) {
+	ctx.Request.Header.CopyTo(&req.Header)
+	ex.scrub.scrub(&req.Header, "Expect")
+	raw := ctx.Request.Header.RequestURI()
+	if len(raw) == 0 || raw[0] != '/' {
+		// Absolute-form request target: forward its path and query only.
+		raw = ctx.URI().RequestURI()
+	}
+	ex.uriBuf = rt.upstreamURI(ex.uriBuf[:0], raw)
+	req.Header.SetRequestURIBytes(ex.uriBuf)
+	if !rt.PreserveHost {
+		req.Header.SetHostBytes(rt.up.host)
+	}
+	if rt.up.https {
+		req.URI().SetScheme("https")
+	}
+	if fwd.For && ex.ClientAddr.IsValid() {
+		buf := ex.fwdBuf[:0]
+		for _, v := range req.Header.PeekAll("X-Forwarded-For") {
+			buf = append(buf, v...)
+			buf = append(buf, ", "...)
+		}
+		buf = ex.ClientAddr.Addr().Unmap().AppendTo(buf)
+		ex.fwdBuf = buf
+		req.Header.SetBytesV("X-Forwarded-For", buf)
+	}
+	if fwd.Proto {
+		if ctx.IsTLS() {
+			req.Header.Set("X-Forwarded-Proto", "https")
+		} else {
+			req.Header.Set("X-Forwarded-Proto", "http")
+		}
+	}
+	if fwd.Host {
+		req.Header.SetBytesV("X-Forwarded-Host", ctx.Host())
+	}
+}
+
+// respond hands the upstream's response to fasthttp: status and headers
+// now, the body as a stream written after the handler returns.
+func (g *Gateway) respond(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, resp *fasthttp.Response) {
+	h := &ctx.Response.Header
+	resp.Header.CopyTo(h)
+	ex.scrub.scrub(h, "")
+	h.SetBytesV(headerAuditID, ex.AuditID.AppendText(ex.idBuf[:0]))
+	ex.Status = resp.StatusCode()
+
+	size := int64(resp.Header.ContentLength())
+	if size < 0 {
+		size = -1 // chunked, or delimited by close: chunked to the client
+	}
+	s := &ex.respStream
+	*s = responseStream{g: g, ex: ex, rm: rt.m, upstream: resp, size: size,
+		capture: orDefault(rt.MaxCapture, defaultMaxCapture)}
+	if src := resp.BodyStream(); src != nil && !ctx.IsHead() {
+		s.src = src
+	} else {
+		// HEAD, 204, 304: no body comes, whatever the headers say.
+		s.src = bytes.NewReader(nil)
+		s.eof = true
+	}
+	ctx.SetBodyStream(s, int(size))
+	for k, v := range h.All() {
+		ex.ResponseHeaders.add(k, v)
+	}
+	rt.m.added.Observe((ex.UpstreamStart.Sub(ex.Start) + time.Since(ex.FirstByte)).Seconds())
+}
+
+// answer writes the gateway's own response for an outcome, shaped like the
+// route's protocol's errors.
+func (g *Gateway) answer(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, o Outcome) {
+	ex.Outcome = o
+	rm, proto := g.noRoute, ProtocolAuto
+	if rt != nil {
+		rm, proto = rt.m, rt.protocol
+	}
+	ex.errBuf = appendErrorBody(ex.errBuf[:0], protocolFor(proto, ctx.Path()), o, ex.AuditID)
+	ex.errBody.Reset(ex.errBuf)
+	ex.Status = o.status()
+
+	ctx.Response.Reset()
+	ctx.SetStatusCode(ex.Status)
+	h := &ctx.Response.Header
+	h.SetContentType("application/json")
+	h.SetBytesV(headerAuditID, ex.AuditID.AppendText(ex.idBuf[:0]))
+	if o == OutcomeUpstreamBusy {
+		h.Set("Retry-After", "1")
+	}
+	s := &ex.respStream
+	*s = responseStream{g: g, ex: ex, rm: rm, src: &ex.errBody, size: int64(len(ex.errBuf))}
+	ctx.SetBodyStream(s, len(ex.errBuf))
+	for k, v := range h.All() {
+		ex.ResponseHeaders.add(k, v)
+	}
+}
+
+// finish accounts for an exchange and hands it to the recorder.
+func (g *Gateway) finish(rm *routeMetrics, ex *Exchange) {
+	rm.countStatus(ex.Status)
+	rm.outcomes[ex.Outcome].Inc()
+	rm.bytesIn.Add(float64(ex.RequestBody.Size))
+	rm.bytesOut.Add(float64(ex.ResponseBody.Size))
+	g.m.inFlight.Dec()
+	if ce := g.log.Check(zap.DebugLevel, "exchange"); ce != nil {
+		ce.Write(zap.Stringer("audit_id", ex.AuditID), zap.String("route", ex.Route),
+			zap.ByteString("method", ex.Method), zap.ByteString("uri", ex.URI),
+			zap.Int("status", ex.Status), zap.Stringer("outcome", ex.Outcome),
+			zap.Int64("request_bytes", ex.RequestBody.Size), zap.Int64("response_bytes", ex.ResponseBody.Size),
+			zap.Duration("duration", ex.End.Sub(ex.Start)))
+	}
+	g.rec.Record(ex)
+	releaseExchange(ex)
+}
+
+// handleParseError answers requests fasthttp could not parse; they never
+// reach a route or an upstream.
+func (g *Gateway) handleParseError(ctx *fasthttp.RequestCtx, err error) {
+	status := fasthttp.StatusBadRequest
+	msg := `{"error":{"type":"bad_request","message":"malformed HTTP request"}}`
+	if _, ok := err.(*fasthttp.ErrSmallBuffer); ok {
+		status = fasthttp.StatusRequestHeaderFieldsTooLarge
+		msg = `{"error":{"type":"headers_too_large","message":"request headers are larger than 16 KiB"}}`
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(msg)
+	g.noRoute.countStatus(status)
+}
+
+// hostOnly strips the port from a Host header value ("[::1]:80" → "::1").
+func hostOnly(host []byte) []byte {
+	if len(host) > 0 && host[0] == '[' {
+		if i := bytes.IndexByte(host, ']'); i > 0 {
+			return host[1:i]
+		}
+		return host
+	}
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 {
+		return host[:i]
+	}
+	return host
+}
