@@ -28,10 +28,10 @@ type Gateway struct {
 	ids  idSource
 	pool *upstreamPool
 
-	listen   string
-	srv      *fasthttp.Server
-	tls      *ListenerTLS
-	tlsConf  atomic.Pointer[tls.Config]
+	listen  string
+	srv     *fasthttp.Server
+	tls     *ListenerTLS
+	tlsConf atomic.Pointer[tls.Config]
 
 	cur      atomic.Pointer[table]
 	reloadMu sync.Mutex
