@@ -12,14 +12,14 @@ import (
 // up once when routes are compiled, so the request path does no label
 // hashing.
 type metrics struct {
-	requests    *prometheus.CounterVec
-	upstreamDur *prometheus.HistogramVec
-	addedDur    *prometheus.HistogramVec
-	bytesIn     *prometheus.CounterVec
-	bytesOut    *prometheus.CounterVec
-	outcomes    *prometheus.CounterVec
-	inFlight    prometheus.Gauge
-	reloads     *prometheus.CounterVec
+	requests       *prometheus.CounterVec
+	upstreamDur    *prometheus.HistogramVec
+	addedDur       *prometheus.HistogramVec
+	bytesIn        *prometheus.CounterVec
+	bytesOut       *prometheus.CounterVec
+	outcomes       *prometheus.CounterVec
+	inFlight       prometheus.Gauge
+	recorderPanics prometheus.Counter
 
 	mu     sync.Mutex
 	routes map[string]*routeMetrics
@@ -74,10 +74,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "auditgate_in_flight_requests",
 			Help: "Requests being handled, streamed responses included.",
 		}),
+		recorderPanics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "auditgate_recorder_panics_total",
+			Help: "Exchanges lost because the recorder panicked on them.",
+		}),
 		routes: make(map[string]*routeMetrics),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.upstreamDur, m.addedDur, m.bytesIn, m.bytesOut, m.outcomes, m.inFlight)
+		reg.MustRegister(m.requests, m.upstreamDur, m.addedDur, m.bytesIn, m.bytesOut, m.outcomes, m.inFlight, m.recorderPanics)
 	}
 	return m
 }

@@ -133,7 +133,7 @@ func (g *Gateway) upstreamRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Reques
 			req.Header.Set("X-Forwarded-Proto", "http")
 		}
 	}
-	if fwd.Host {
+	if fwd.Host && len(ctx.Host()) > 0 {
 		req.Header.SetBytesV("X-Forwarded-Host", ctx.Host())
 	}
 }
@@ -210,8 +210,22 @@ func (g *Gateway) finish(rm *routeMetrics, ex *Exchange) {
 			zap.Int64("request_bytes", ex.RequestBody.Size), zap.Int64("response_bytes", ex.ResponseBody.Size),
 			zap.Duration("duration", ex.End.Sub(ex.Start)))
 	}
-	g.rec.Record(ex)
+	g.record(ex)
 	releaseExchange(ex)
+}
+
+// record hands ex to the recorder. A recorder that panics loses that one
+// exchange, counted and logged, instead of the process: the client has its
+// response already.
+func (g *Gateway) record(ex *Exchange) {
+	defer func() {
+		if p := recover(); p != nil {
+			g.m.recorderPanics.Inc()
+			g.log.Error("recorder panicked; exchange not recorded",
+				zap.Stringer("audit_id", ex.AuditID), zap.Any("panic", p), zap.Stack("stack"))
+		}
+	}()
+	g.rec.Record(ex)
 }
 
 // handleParseError answers requests fasthttp could not parse; they never

@@ -1,12 +1,16 @@
 package gateway
 
 import (
+	"context"
 	"crypto/sha256"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestSmokeRoundTrip(t *testing.T) {
@@ -43,5 +47,46 @@ func TestSmokeRoundTrip(t *testing.T) {
 	}
 	if ex.AuditID.String() != resp.Header.Get("X-Audit-Id") {
 		t.Errorf("audit id %s vs header %s", ex.AuditID, resp.Header.Get("X-Audit-Id"))
+	}
+}
+
+type panicRecorder struct{ calls chan struct{} }
+
+func (p panicRecorder) Record(*Exchange) {
+	p.calls <- struct{}{}
+	panic("recorder bug")
+}
+
+// TestRecorderPanicDoesNotCrash: a recorder that panics costs its exchange,
+// not the process, and the client still gets its response.
+func TestRecorderPanicDoesNotCrash(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fine") }))
+	defer up.Close()
+	rec := panicRecorder{calls: make(chan struct{}, 4)}
+	g, err := New(oneRoute(up.URL), rec, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(ln)
+	defer g.Shutdown(context.Background())
+	client := rawClient(t)
+	for i := 0; i < 2; i++ {
+		resp, err := client.Get("http://" + ln.Addr().String() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "fine" {
+			t.Fatalf("body %q", b)
+		}
+		<-rec.calls
+	}
+	if got := testutil.ToFloat64(g.m.recorderPanics); got != 2 {
+		t.Errorf("recorder panics counted: %v", got)
 	}
 }
