@@ -5,9 +5,7 @@
 package gateway
 
 import (
-	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -37,6 +35,14 @@ type Gateway struct {
 	reloadMu sync.Mutex
 	noRoute  *routeMetrics
 	ready    atomic.Bool
+
+	// Shutdown state; see shutdown.go.
+	active        atomic.Int64 // exchanges not yet recorded
+	lifecycleMu   sync.Mutex
+	shuttingDown  bool
+	listeners     []net.Listener
+	clientConns   connSet
+	upstreamConns connSet
 }
 
 // table is the part of the configuration that a reload swaps atomically.
@@ -58,13 +64,14 @@ func New(opts Options, rec Recorder, log *zap.Logger, reg prometheus.Registerer)
 		log:    log,
 		rec:    rec,
 		m:      newMetrics(reg),
-		pool:   newUpstreamPool(),
+		pool:   nil,
 		listen: opts.Listen,
 		tls:    opts.TLS,
 	}
 	if g.listen == "" {
 		g.listen = defaultListen
 	}
+	g.pool = newUpstreamPool(&g.upstreamConns)
 	g.noRoute = g.m.forRoute(noRoute)
 	tc, err := listenerTLSConfig(opts.TLS)
 	if err != nil {
@@ -92,7 +99,7 @@ func New(opts Options, rec Recorder, log *zap.Logger, reg prometheus.Registerer)
 		NoDefaultDate:                 true,
 		NoDefaultContentType:          true,
 		CloseOnShutdown:               true,
-		ReduceMemoryUsage:             false,
+		ConnState:                     g.clientConns.track,
 	}
 	g.ready.Store(true)
 	return g, nil
@@ -144,34 +151,6 @@ func (g *Gateway) ListenAndServe() error {
 		return fmt.Errorf("listen on %s: %w", g.listen, err)
 	}
 	return g.Serve(ln)
-}
-
-// Serve serves the proxy on ln until Shutdown. It returns nil after a
-// graceful shutdown.
-func (g *Gateway) Serve(ln net.Listener) error {
-	if g.tls != nil {
-		ln = tls.NewListener(ln, g.tlsConfig())
-	}
-	return g.srv.Serve(ln)
-}
-
-// Shutdown stops accepting connections, waits for in-flight requests
-// (streamed responses included) until ctx is done, then closes the
-// recorder. Exchanges cut off by ctx are still recorded when their
-// connections close.
-func (g *Gateway) Shutdown(ctx context.Context) error {
-	g.ready.Store(false)
-	err := g.srv.ShutdownWithContext(ctx)
-	if err != nil {
-		err = fmt.Errorf("drain in-flight requests: %w", err)
-	}
-	g.pool.closeIdle()
-	if c, ok := g.rec.(Closer); ok {
-		if cerr := c.Close(ctx); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("close recorder: %w", cerr))
-		}
-	}
-	return err
 }
 
 // Ready reports whether the gateway accepts traffic (false once shutdown

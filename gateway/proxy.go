@@ -18,6 +18,7 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 	ex := acquireExchange()
 	ex.Start = time.Now()
 	ex.AuditID = g.ids.next()
+	g.active.Add(1)
 	g.m.inFlight.Inc()
 	copyRequest(ctx, ex)
 
@@ -32,8 +33,8 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 	declared := ctx.Request.Header.ContentLength()
 	limit := orDefault(rt.MaxRequestBody, defaultMaxRequestBody)
 	if limit > 0 && int64(declared) > limit {
-		// Refuse before reading a byte; the connection closes so the unread
-		// body is not parsed as the next request.
+		// Refuse before forwarding anything; the connection closes so that
+		// the unread rest of the body is not parsed as the next request.
 		ctx.SetConnectionClose()
 		g.answer(ctx, ex, rt, OutcomeRequestTooLarge)
 		return
@@ -143,6 +144,9 @@ func (g *Gateway) upstreamRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Reques
 func (g *Gateway) respond(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, resp *fasthttp.Response) {
 	h := &ctx.Response.Header
 	resp.Header.CopyTo(h)
+	// The client sees the status and headers as soon as the upstream sent
+	// them, even when a body of declared length then arrives slowly.
+	ctx.Response.ImmediateHeaderFlush = true
 	ex.scrub.scrub(h, "")
 	h.SetBytesV(headerAuditID, ex.AuditID.AppendText(ex.idBuf[:0]))
 	ex.Status = resp.StatusCode()
@@ -180,7 +184,11 @@ func (g *Gateway) answer(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, o Ou
 	ex.errBody.Reset(ex.errBuf)
 	ex.Status = o.status()
 
+	closeConn := ctx.Response.ConnectionClose()
 	ctx.Response.Reset()
+	if closeConn {
+		ctx.Response.SetConnectionClose()
+	}
 	ctx.SetStatusCode(ex.Status)
 	h := &ctx.Response.Header
 	h.SetContentType("application/json")
@@ -189,7 +197,7 @@ func (g *Gateway) answer(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, o Ou
 		h.Set("Retry-After", "1")
 	}
 	s := &ex.respStream
-	*s = responseStream{g: g, ex: ex, rm: rm, src: &ex.errBody, size: int64(len(ex.errBuf))}
+	*s = responseStream{g: g, ex: ex, rm: rm, src: &ex.errBody, size: int64(len(ex.errBuf)), capture: len(ex.errBuf)}
 	ctx.SetBodyStream(s, len(ex.errBuf))
 	for k, v := range h.All() {
 		ex.ResponseHeaders.add(k, v)
@@ -203,6 +211,7 @@ func (g *Gateway) finish(rm *routeMetrics, ex *Exchange) {
 	rm.bytesIn.Add(float64(ex.RequestBody.Size))
 	rm.bytesOut.Add(float64(ex.ResponseBody.Size))
 	g.m.inFlight.Dec()
+	defer g.active.Add(-1)
 	if ce := g.log.Check(zap.DebugLevel, "exchange"); ce != nil {
 		ce.Write(zap.Stringer("audit_id", ex.AuditID), zap.String("route", ex.Route),
 			zap.ByteString("method", ex.Method), zap.ByteString("uri", ex.URI),

@@ -49,7 +49,7 @@ func TestStreamingIsIncremental(t *testing.T) {
 		s   string
 		err error
 	}
-	lines := make(chan line)
+	lines := make(chan line, 16)
 	go func() {
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {

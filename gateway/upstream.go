@@ -27,10 +27,11 @@ type upstream struct {
 type upstreamPool struct {
 	mu      sync.Mutex
 	clients map[string]*upstream
+	conns   *connSet // every open upstream connection, for a forced shutdown
 }
 
-func newUpstreamPool() *upstreamPool {
-	return &upstreamPool{clients: make(map[string]*upstream)}
+func newUpstreamPool(conns *connSet) *upstreamPool {
+	return &upstreamPool{clients: make(map[string]*upstream), conns: conns}
 }
 
 func upstreamKey(r Route) string {
@@ -47,7 +48,7 @@ func (p *upstreamPool) get(r Route) (*upstream, error) {
 	if up, ok := p.clients[key]; ok {
 		return up, nil
 	}
-	up, err := newUpstream(r)
+	up, err := newUpstream(r, p.conns)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +82,7 @@ func (p *upstreamPool) closeIdle() {
 	}
 }
 
-func newUpstream(r Route) (*upstream, error) {
+func newUpstream(r Route, conns *connSet) (*upstream, error) {
 	u, err := parseUpstream(r.Upstream)
 	if err != nil {
 		return nil, err
@@ -105,6 +106,7 @@ func newUpstream(r Route) (*upstream, error) {
 		dial:   net.Dialer{Timeout: orDefault(r.DialTimeout, defaultDialTimeout), KeepAlive: 30 * time.Second},
 		header: orDefault(r.ResponseHeaderTimeout, defaultResponseHeaderTimeout),
 		idle:   orDefault(r.IdleTimeout, defaultUpstreamIdleTimeout),
+		conns:  conns,
 	}
 	hc := &fasthttp.HostClient{
 		Addr:                          addr,
@@ -171,6 +173,7 @@ func upstreamTLSConfig(t UpstreamTLS, serverName string) (*tls.Config, error) {
 type dialer struct {
 	dial         net.Dialer
 	header, idle time.Duration
+	conns        *connSet
 }
 
 func (d *dialer) Dial(addr string) (net.Conn, error) {
@@ -178,7 +181,11 @@ func (d *dialer) Dial(addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &deadlineConn{Conn: c, header: d.header, idle: d.idle}, nil
+	dc := &deadlineConn{Conn: c, header: d.header, idle: d.idle, conns: d.conns}
+	if d.conns != nil {
+		d.conns.add(dc)
+	}
+	return dc, nil
 }
 
 // deadlineConn is used by one request at a time (fasthttp's connection
@@ -188,6 +195,14 @@ type deadlineConn struct {
 	net.Conn
 	header, idle time.Duration
 	awaiting     bool // a request was written; no response byte yet
+	conns        *connSet
+}
+
+func (c *deadlineConn) Close() error {
+	if c.conns != nil {
+		c.conns.remove(c)
+	}
+	return c.Conn.Close()
 }
 
 func (c *deadlineConn) Write(p []byte) (int, error) {
