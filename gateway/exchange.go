@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"hash"
+	"io"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -84,6 +86,16 @@ type Header struct {
 type Headers struct {
 	Fields []Header
 	arena  []byte
+	addFn  func(name, value []byte)
+}
+
+// adder returns h.add as a func value made once per Headers, since the
+// Headers live in pooled exchanges and fasthttp's visitors take a func.
+func (h *Headers) adder() func(name, value []byte) {
+	if h.addFn == nil {
+		h.addFn = h.add
+	}
+	return h.addFn
 }
 
 // Get returns the first value of name (ASCII case-insensitive), or nil.
@@ -162,6 +174,18 @@ func (b *Body) write(p []byte, max int) {
 	}
 }
 
+// readFull reads a body of n bytes whole into Data, hashing it.
+func (b *Body) readFull(r io.Reader, n int64) error {
+	b.Data = slices.Grow(b.Data[:0], int(n))[:n]
+	if _, err := io.ReadFull(r, b.Data); err != nil {
+		b.Data = b.Data[:0]
+		return err
+	}
+	b.h.Write(b.Data)
+	b.Size = n
+	return nil
+}
+
 func (b *Body) finish(complete bool) {
 	b.h.Sum(b.SHA256[:0])
 	b.Complete = complete
@@ -217,7 +241,7 @@ type Exchange struct {
 	fwdBuf     []byte
 	idBuf      []byte
 	errBuf     []byte
-	errBody    bytes.Reader
+	bodyReader bytes.Reader // over errBuf, or a prebuffered body
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(Exchange) }}
@@ -240,7 +264,7 @@ func releaseExchange(ex *Exchange) {
 	ex.Status = 0
 	ex.Start, ex.UpstreamStart, ex.FirstByte, ex.End = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	ex.Outcome, ex.ClientGone = OutcomeOK, false
-	ex.errBody.Reset(nil)
+	ex.bodyReader.Reset(nil)
 	ex.reqStream, ex.respStream = requestStream{}, responseStream{}
 	// Drop buffers that a huge exchange grew, so the pool does not pin them.
 	const keep = 4 << 20

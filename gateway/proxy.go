@@ -43,14 +43,22 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 	req := fasthttp.AcquireRequest()
 	g.upstreamRequest(ctx, req, rt, &t.fwd, ex)
 	var rs *requestStream
-	if declared > 0 || declared == -1 { // -1: chunked
-		rs = &ex.reqStream
-		*rs = requestStream{
-			src:     ctx.RequestBodyStream(),
-			body:    &ex.RequestBody,
-			capture: orDefault(rt.MaxCapture, defaultMaxCapture),
-			limit:   limit,
+	capture := orDefault(rt.MaxCapture, defaultMaxCapture)
+	switch {
+	case declared > 0 && declared <= maxPrebuffer && declared <= capture:
+		// A small body is read whole into the capture buffer, so that
+		// headers and body go upstream in one write.
+		if err := ex.RequestBody.readFull(ctx.RequestBodyStream(), int64(declared)); err != nil {
+			fasthttp.ReleaseRequest(req)
+			ex.RequestBody.finish(false)
+			ctx.SetConnectionClose()
+			g.answer(ctx, ex, rt, OutcomeClientGone)
+			return
 		}
+		req.SetBodyRaw(ex.RequestBody.Data)
+	case declared > 0 || declared == -1: // -1: chunked
+		rs = &ex.reqStream
+		*rs = requestStream{src: ctx.RequestBodyStream(), body: &ex.RequestBody, capture: capture, limit: limit}
 		req.SetBodyStream(rs, declared)
 	}
 
@@ -93,9 +101,7 @@ func copyRequest(ctx *fasthttp.RequestCtx, ex *Exchange) {
 			ex.PeerCertificate = st.PeerCertificates[0]
 		}
 	}
-	for k, v := range ctx.Request.Header.All() {
-		ex.RequestHeaders.add(k, v)
-	}
+	ctx.Request.Header.VisitAll(ex.RequestHeaders.adder())
 }
 
 // upstreamRequest fills req from the client's request: same method, raw
@@ -139,37 +145,73 @@ func (g *Gateway) upstreamRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Reques
 	}
 }
 
+// maxPrebuffer is the largest body of declared length that is read whole
+// before the response is written. Most non-streamed model answers fit;
+// writing status, headers and body at once saves the client a wake-up per
+// response, and an upstream that breaks off mid-body then gets the client a
+// clean 502 instead of a truncated 200.
+const maxPrebuffer = 64 << 10
+
 // respond hands the upstream's response to fasthttp: status and headers
 // now, the body as a stream written after the handler returns.
 func (g *Gateway) respond(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, resp *fasthttp.Response) {
-	h := &ctx.Response.Header
-	resp.Header.CopyTo(h)
-	// The client sees the status and headers as soon as the upstream sent
-	// them, even when a body of declared length then arrives slowly.
-	ctx.Response.ImmediateHeaderFlush = true
-	ex.scrub.scrub(h, "")
-	h.SetBytesV(headerAuditID, ex.AuditID.AppendText(ex.idBuf[:0]))
-	ex.Status = resp.StatusCode()
-
 	size := int64(resp.Header.ContentLength())
 	if size < 0 {
 		size = -1 // chunked, or delimited by close: chunked to the client
 	}
+	capture := orDefault(rt.MaxCapture, defaultMaxCapture)
+	src := resp.BodyStream()
+	if ctx.IsHead() {
+		src = nil // no body comes, whatever the headers say
+	}
+	var bodyTime time.Duration
+	prebuffer := src != nil && size > 0 && size <= maxPrebuffer && size <= int64(capture) &&
+		!bytes.HasPrefix(resp.Header.ContentType(), []byte("text/event-stream"))
+	if prebuffer {
+		start := time.Now()
+		err := ex.ResponseBody.readFull(src, size)
+		bodyTime = time.Since(start)
+		if err != nil {
+			if cs, ok := src.(fasthttp.ReadCloserWithError); ok {
+				_ = cs.CloseWithError(err)
+			}
+			fasthttp.ReleaseResponse(resp)
+			if ce := g.log.Check(zap.WarnLevel, "upstream response body broke off"); ce != nil {
+				ce.Write(zap.String("route", rt.Name), zap.String("upstream", rt.up.url), zap.Error(err), zap.Stringer("audit_id", ex.AuditID))
+			}
+			ex.ResponseBody.reset()
+			g.answer(ctx, ex, rt, OutcomeUpstreamBroken)
+			return
+		}
+	}
+
+	h := &ctx.Response.Header
+	resp.Header.CopyTo(h)
+	ex.scrub.scrub(h, "")
+	ex.idBuf = ex.AuditID.AppendText(ex.idBuf[:0])
+	h.SetBytesV(headerAuditID, ex.idBuf)
+	ex.Status = resp.StatusCode()
 	s := &ex.respStream
-	*s = responseStream{g: g, ex: ex, rm: rt.m, upstream: resp, size: size,
-		capture: orDefault(rt.MaxCapture, defaultMaxCapture)}
-	if src := resp.BodyStream(); src != nil && !ctx.IsHead() {
-		s.src = src
-	} else {
-		// HEAD, 204, 304: no body comes, whatever the headers say.
-		s.src = bytes.NewReader(nil)
-		s.eof = true
+	*s = responseStream{g: g, ex: ex, rm: rt.m, size: size, capture: capture}
+	switch {
+	case prebuffer:
+		// The upstream connection goes back to its pool before the client
+		// is written to.
+		fasthttp.ReleaseResponse(resp)
+		ex.bodyReader.Reset(ex.ResponseBody.Data)
+		s.src, s.teed = &ex.bodyReader, true
+	case src == nil:
+		fasthttp.ReleaseResponse(resp)
+		s.src, s.eof = &ex.bodyReader, true
+	default:
+		// Headers go out as soon as the upstream sent them, without waiting
+		// for the first body bytes (a model's first token can take a while).
+		ctx.Response.ImmediateHeaderFlush = true
+		s.upstream, s.src = resp, src
 	}
 	ctx.SetBodyStream(s, int(size))
-	for k, v := range h.All() {
-		ex.ResponseHeaders.add(k, v)
-	}
-	rt.m.added.Observe((ex.UpstreamStart.Sub(ex.Start) + time.Since(ex.FirstByte)).Seconds())
+	h.VisitAll(ex.ResponseHeaders.adder())
+	rt.m.added.Observe((ex.UpstreamStart.Sub(ex.Start) + time.Since(ex.FirstByte) - bodyTime).Seconds())
 }
 
 // answer writes the gateway's own response for an outcome, shaped like the
@@ -181,7 +223,7 @@ func (g *Gateway) answer(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, o Ou
 		rm, proto = rt.m, rt.protocol
 	}
 	ex.errBuf = appendErrorBody(ex.errBuf[:0], protocolFor(proto, ctx.Path()), o, ex.AuditID)
-	ex.errBody.Reset(ex.errBuf)
+	ex.bodyReader.Reset(ex.errBuf)
 	ex.Status = o.status()
 
 	closeConn := ctx.Response.ConnectionClose()
@@ -192,16 +234,15 @@ func (g *Gateway) answer(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, o Ou
 	ctx.SetStatusCode(ex.Status)
 	h := &ctx.Response.Header
 	h.SetContentType("application/json")
-	h.SetBytesV(headerAuditID, ex.AuditID.AppendText(ex.idBuf[:0]))
+	ex.idBuf = ex.AuditID.AppendText(ex.idBuf[:0])
+	h.SetBytesV(headerAuditID, ex.idBuf)
 	if o == OutcomeUpstreamBusy {
 		h.Set("Retry-After", "1")
 	}
 	s := &ex.respStream
-	*s = responseStream{g: g, ex: ex, rm: rm, src: &ex.errBody, size: int64(len(ex.errBuf)), capture: len(ex.errBuf)}
+	*s = responseStream{g: g, ex: ex, rm: rm, src: &ex.bodyReader, size: int64(len(ex.errBuf)), capture: len(ex.errBuf)}
 	ctx.SetBodyStream(s, len(ex.errBuf))
-	for k, v := range h.All() {
-		ex.ResponseHeaders.add(k, v)
-	}
+	h.VisitAll(ex.ResponseHeaders.adder())
 }
 
 // finish accounts for an exchange and hands it to the recorder.

@@ -55,6 +55,9 @@ type responseStream struct {
 	size     int64 // declared length, or -1
 	capture  int
 
+	// teed is set when the body was read whole beforehand and is already
+	// counted and hashed.
+	teed    bool
 	eof     bool
 	readErr error
 	closed  bool
@@ -62,7 +65,9 @@ type responseStream struct {
 
 func (s *responseStream) Read(p []byte) (int, error) {
 	n, err := s.src.Read(p)
-	s.ex.ResponseBody.write(p[:n], s.capture)
+	if !s.teed {
+		s.ex.ResponseBody.write(p[:n], s.capture)
+	}
 	switch {
 	case err == io.EOF:
 		s.eof = true
