@@ -46,8 +46,8 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// status is the code the gateway answers for an outcome it produced itself.
-func (o Outcome) status() int {
+// outcomeStatus is the code the gateway answers for an outcome it produced itself.
+func outcomeStatus(o Outcome) int {
 	switch o {
 	case OutcomeNoRoute:
 		return fasthttp.StatusNotFound
@@ -64,9 +64,9 @@ func (o Outcome) status() int {
 	return fasthttp.StatusBadGateway
 }
 
-// message is what the client reads: what happened and what to do, never
+// outcomeMessage is what the client reads: what happened and what to do, never
 // internal error text.
-func (o Outcome) message() string {
+func outcomeMessage(o Outcome) string {
 	switch o {
 	case OutcomeNoRoute:
 		return "no route matches this host and path; check the gateway's routes"
@@ -82,8 +82,8 @@ func (o Outcome) message() string {
 	return "the model server could not be reached or broke the connection; retry later"
 }
 
-// errorType names the error in each protocol's vocabulary.
-func (o Outcome) errorType(p Protocol) string {
+// outcomeErrorType names the error in each protocol's vocabulary.
+func outcomeErrorType(o Outcome, p Protocol) string {
 	switch p {
 	case ProtocolAnthropic:
 		switch o {
@@ -124,7 +124,7 @@ func protocolFor(p Protocol, path []byte) Protocol {
 // appendErrorBody writes the protocol's error JSON for an outcome. Every
 // string written is an ASCII constant that needs no escaping.
 func appendErrorBody(dst []byte, p Protocol, o Outcome, auditID ID) []byte {
-	typ, msg := o.errorType(p), o.message()
+	typ, msg := outcomeErrorType(o, p), outcomeMessage(o)
 	switch p {
 	case ProtocolAnthropic:
 		dst = append(dst, `{"type":"error","error":{"type":"`...)

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
 	"hash"
 	"io"
 	"net/netip"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/auditgate/auditgate/capture"
 )
 
 // Recorder receives every finished exchange.
@@ -30,138 +31,89 @@ type Closer interface {
 	Close(ctx context.Context) error
 }
 
-// Outcome says how an exchange ended.
-type Outcome uint8
-
-const (
-	// OutcomeOK: the upstream's whole response reached the client.
-	OutcomeOK Outcome = iota
-	// OutcomeNoRoute: no route matched; the gateway answered 404.
-	OutcomeNoRoute
-	// OutcomeRequestTooLarge: the request body exceeded the route's limit
-	// and the gateway answered 413.
-	OutcomeRequestTooLarge
-	// OutcomeUpstreamUnavailable: the upstream could not be reached, reset
-	// the connection or answered with something that is not HTTP; 502.
-	OutcomeUpstreamUnavailable
-	// OutcomeUpstreamTimeout: the upstream did not answer in time; 504.
-	OutcomeUpstreamTimeout
-	// OutcomeUpstreamBusy: the route's connection limit was reached; 503.
-	OutcomeUpstreamBusy
-	// OutcomeUpstreamBroken: the upstream's response started but its body
-	// broke off (reset, idle timeout, malformed chunking); the client got a
-	// truncated body.
-	OutcomeUpstreamBroken
-	// OutcomeClientGone: the client went away before the whole response
-	// was written to it; the upstream request was cancelled if it was
-	// still running.
-	OutcomeClientGone
+// The exchange's types are capture's, so that the recorder hands the
+// exchange to capture without copying it.
+type (
+	ID      = capture.ID
+	Outcome = capture.Outcome
+	Header  = capture.Header
+	Headers = capture.Headers
+	Body    = capture.Body
 )
 
-var outcomeNames = [...]string{
-	OutcomeOK:                  "ok",
-	OutcomeNoRoute:             "no_route",
-	OutcomeRequestTooLarge:     "request_too_large",
-	OutcomeUpstreamUnavailable: "upstream_unavailable",
-	OutcomeUpstreamTimeout:     "upstream_timeout",
-	OutcomeUpstreamBusy:        "upstream_busy",
-	OutcomeUpstreamBroken:      "upstream_broken",
-	OutcomeClientGone:          "client_gone",
+// Outcomes; see capture.Outcome.
+const (
+	OutcomeOK                  = capture.OutcomeOK
+	OutcomeNoRoute             = capture.OutcomeNoRoute
+	OutcomeRequestTooLarge     = capture.OutcomeRequestTooLarge
+	OutcomeUpstreamUnavailable = capture.OutcomeUpstreamUnavailable
+	OutcomeUpstreamTimeout     = capture.OutcomeUpstreamTimeout
+	OutcomeUpstreamBusy        = capture.OutcomeUpstreamBusy
+	OutcomeUpstreamBroken      = capture.OutcomeUpstreamBroken
+	OutcomeClientGone          = capture.OutcomeClientGone
+)
+
+// headerCopy copies header fields out of fasthttp's buffers into one arena,
+// so an exchange owns its bytes after the handler returned.
+type headerCopy struct {
+	h     *Headers
+	arena []byte
+	addFn func(name, value []byte)
 }
 
-func (o Outcome) String() string {
-	if int(o) < len(outcomeNames) {
-		return outcomeNames[o]
+// adder returns add as a func value made once per pooled exchange, since
+// fasthttp's visitors take a func.
+func (c *headerCopy) adder(h *Headers) func(name, value []byte) {
+	c.h = h
+	if c.addFn == nil {
+		c.addFn = c.add
 	}
-	return "unknown"
-}
-
-// Header is one header field as it appeared on the wire (name case kept).
-type Header struct {
-	Name, Value []byte
-}
-
-// Headers holds header fields copied out of fasthttp's buffers into one
-// arena, so an exchange owns its bytes after the handler returned.
-type Headers struct {
-	Fields []Header
-	arena  []byte
-	addFn  func(name, value []byte)
-}
-
-// adder returns h.add as a func value made once per Headers, since the
-// Headers live in pooled exchanges and fasthttp's visitors take a func.
-func (h *Headers) adder() func(name, value []byte) {
-	if h.addFn == nil {
-		h.addFn = h.add
-	}
-	return h.addFn
-}
-
-// Get returns the first value of name (ASCII case-insensitive), or nil.
-func (h *Headers) Get(name string) []byte {
-	for i := range h.Fields {
-		if asciiEqualFold(h.Fields[i].Name, name) {
-			return h.Fields[i].Value
-		}
-	}
-	return nil
-}
-
-func (h *Headers) reset() {
-	h.Fields = h.Fields[:0]
-	h.arena = h.arena[:0]
+	return c.addFn
 }
 
 // add copies name and value into the arena. When the arena grows, fields
 // added earlier keep pointing into the old array, which is never written
 // again, so they stay valid.
-func (h *Headers) add(name, value []byte) {
-	start := len(h.arena)
-	h.arena = append(h.arena, name...)
-	h.arena = append(h.arena, value...)
-	mid, end := start+len(name), len(h.arena)
-	h.Fields = append(h.Fields, Header{Name: h.arena[start:mid:mid], Value: h.arena[mid:end:end]})
+func (c *headerCopy) add(name, value []byte) {
+	start := len(c.arena)
+	c.arena = append(c.arena, name...)
+	c.arena = append(c.arena, value...)
+	mid, end := start+len(name), len(c.arena)
+	c.h.Fields = append(c.h.Fields, Header{Name: c.arena[start:mid:mid], Value: c.arena[mid:end:end]})
 }
 
-// Body is what the gateway saw of one message body: a capped copy, the
-// exact size, and the SHA-256 of every byte that crossed the gateway.
-type Body struct {
-	// Data holds the first bytes of the body, up to the route's MaxCapture,
-	// as they were on the wire (still content-encoded, if they were).
-	Data []byte
-	// Size counts every byte of the body that crossed the gateway.
-	Size int64
-	// SHA256 is the hash of those Size bytes, whatever was captured.
-	SHA256 [32]byte
-	// Truncated is set when Data holds less than Size bytes.
-	Truncated bool
-	// Complete is set when the body was read to its end; otherwise it was
-	// cut short (client or upstream gone, limit reached).
-	Complete bool
+func (c *headerCopy) reset() {
+	c.h.Fields = c.h.Fields[:0]
+	c.arena = c.arena[:0]
+}
 
+// tee keeps what the gateway sees of one body: every byte is hashed and
+// counted, the first max kept.
+type tee struct {
+	b *Body
 	h hash.Hash
 }
 
-func (b *Body) reset() {
+func (t *tee) reset(b *Body) {
+	t.b = b
 	b.Data = b.Data[:0]
 	b.Size = 0
 	b.SHA256 = [32]byte{}
 	b.Truncated = false
 	b.Complete = false
-	if b.h == nil {
-		b.h = sha256.New()
+	if t.h == nil {
+		t.h = sha256.New()
 	} else {
-		b.h.Reset()
+		t.h.Reset()
 	}
 }
 
-// write tees p: every byte is hashed and counted, the first max kept.
-func (b *Body) write(p []byte, max int) {
+func (t *tee) write(p []byte, max int) {
 	if len(p) == 0 {
 		return
 	}
-	b.h.Write(p)
+	b := t.b
+	t.h.Write(p)
 	b.Size += int64(len(p))
 	if room := max - len(b.Data); room > 0 {
 		if room > len(p) {
@@ -175,95 +127,60 @@ func (b *Body) write(p []byte, max int) {
 }
 
 // readFull reads a body of n bytes whole into Data, hashing it.
-func (b *Body) readFull(r io.Reader, n int64) error {
+func (t *tee) readFull(r io.Reader, n int64) error {
+	b := t.b
 	b.Data = slices.Grow(b.Data[:0], int(n))[:n]
 	if _, err := io.ReadFull(r, b.Data); err != nil {
 		b.Data = b.Data[:0]
 		return err
 	}
-	b.h.Write(b.Data)
+	t.h.Write(b.Data)
 	b.Size = n
 	return nil
 }
 
-func (b *Body) finish(complete bool) {
-	b.h.Sum(b.SHA256[:0])
-	b.Complete = complete
+func (t *tee) finish(complete bool) {
+	t.h.Sum(t.b.SHA256[:0])
+	t.b.Complete = complete
 }
 
-// Exchange is one request and its response as the gateway handled them.
+// Exchange is one request and its response as the gateway handled them:
+// capture's Exchange, plus the gateway's scratch space.
 type Exchange struct {
-	// AuditID is the exchange's UUIDv7, also sent to the client in
-	// X-Audit-Id.
-	AuditID ID
-	// Route and Policy name the matched route and its capture policy;
-	// empty when no route matched.
-	Route, Policy string
+	capture.Exchange
 
-	// Method, Host and URI (path and raw query) as the client sent them.
-	Method, Host, URI []byte
-	// ClientAddr is the peer address of the client connection.
-	ClientAddr netip.AddrPort
-	// TLS is set when the client connected over TLS; PeerCertificate is its
-	// verified client certificate, if it presented one.
-	TLS             bool
-	PeerCertificate *x509.Certificate
-
-	RequestHeaders Headers
-	RequestBody    Body
-
-	// Status is the status code the client received (the upstream's, or
-	// the gateway's own on errors).
-	Status          int
-	ResponseHeaders Headers
-	ResponseBody    Body
-
-	// Start is when the gateway began handling the request, UpstreamStart
-	// when it began sending it upstream, FirstByte when the upstream's
-	// response headers had arrived, End when the response was finished
-	// (written, or abandoned). Zero when a step did not happen.
-	Start, UpstreamStart, FirstByte, End time.Time
-
-	// Outcome says how the exchange ended; ClientGone is also set when the
-	// client vanished after an upstream error was already known.
-	Outcome    Outcome
-	ClientGone bool
-
-	// UpstreamURL is the base URL the request was sent to.
-	UpstreamURL string
-
-	// Scratch space reused across requests, so the proxy path does not
-	// allocate.
-	reqStream  requestStream
-	respStream responseStream
-	scrub      scrubber
-	uriBuf     []byte
-	fwdBuf     []byte
-	idBuf      []byte
-	errBuf     []byte
-	bodyReader bytes.Reader // over errBuf, or a prebuffered body
+	reqTee, respTee       tee
+	reqHeads, respHeads   headerCopy
+	reqStream             requestStream
+	respStream            responseStream
+	scrub                 scrubber
+	uriBuf, fwdBuf, idBuf []byte
+	errBuf                []byte
+	bodyReader            bytes.Reader // over errBuf, or a prebuffered body
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(Exchange) }}
 
 func acquireExchange() *Exchange {
 	ex := exchangePool.Get().(*Exchange)
-	ex.RequestBody.reset()
-	ex.ResponseBody.reset()
+	ex.reqTee.reset(&ex.RequestBody)
+	ex.respTee.reset(&ex.ResponseBody)
 	return ex
 }
 
 func releaseExchange(ex *Exchange) {
 	ex.Route, ex.Policy, ex.UpstreamURL = "", "", ""
 	ex.Method, ex.Host, ex.URI = ex.Method[:0], ex.Host[:0], ex.URI[:0]
-	ex.uriBuf = ex.uriBuf[:0]
 	ex.ClientAddr = netip.AddrPort{}
 	ex.TLS, ex.PeerCertificate = false, nil
-	ex.RequestHeaders.reset()
-	ex.ResponseHeaders.reset()
+	ex.reqHeads.adder(&ex.RequestHeaders)
+	ex.reqHeads.reset()
+	ex.respHeads.adder(&ex.ResponseHeaders)
+	ex.respHeads.reset()
 	ex.Status = 0
 	ex.Start, ex.UpstreamStart, ex.FirstByte, ex.End = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	ex.Outcome, ex.ClientGone = OutcomeOK, false
+	ex.uriBuf = ex.uriBuf[:0]
 	ex.bodyReader.Reset(nil)
 	ex.reqStream, ex.respStream = requestStream{}, responseStream{}
 	// Drop buffers that a huge exchange grew, so the pool does not pin them.

@@ -56,7 +56,6 @@ func (r *testRecorder) Record(ex *Exchange) {
 
 func copyBody(b Body) Body {
 	b.Data = append([]byte(nil), b.Data...)
-	b.h = nil
 	return b
 }
 

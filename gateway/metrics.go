@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/auditgate/auditgate/capture"
 )
 
 // metrics are the gateway's Prometheus series. Per-route handles are looked
@@ -31,7 +33,7 @@ type routeMetrics struct {
 	name     string
 	requests *prometheus.CounterVec
 	codes    [600]atomic.Pointer[prometheus.Counter]
-	outcomes [len(outcomeNames)]prometheus.Counter
+	outcomes [capture.NumOutcomes]prometheus.Counter
 	upstream prometheus.Observer
 	added    prometheus.Observer
 	bytesIn  prometheus.Counter
@@ -106,7 +108,7 @@ func (m *metrics) forRoute(name string) *routeMetrics {
 		bytesOut: m.bytesOut.WithLabelValues(name),
 	}
 	for o := range rm.outcomes {
-		rm.outcomes[o] = m.outcomes.WithLabelValues(name, outcomeNames[o])
+		rm.outcomes[o] = m.outcomes.WithLabelValues(name, capture.Outcome(o).String())
 	}
 	m.routes[name] = rm
 	return rm

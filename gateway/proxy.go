@@ -48,9 +48,9 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 	case declared > 0 && declared <= maxPrebuffer && declared <= capture:
 		// A small body is read whole into the capture buffer, so that
 		// headers and body go upstream in one write.
-		if err := ex.RequestBody.readFull(ctx.RequestBodyStream(), int64(declared)); err != nil {
+		if err := ex.reqTee.readFull(ctx.RequestBodyStream(), int64(declared)); err != nil {
 			fasthttp.ReleaseRequest(req)
-			ex.RequestBody.finish(false)
+			ex.reqTee.finish(false)
 			ctx.SetConnectionClose()
 			g.answer(ctx, ex, rt, OutcomeClientGone)
 			return
@@ -58,7 +58,7 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 		req.SetBodyRaw(ex.RequestBody.Data)
 	case declared > 0 || declared == -1: // -1: chunked
 		rs = &ex.reqStream
-		*rs = requestStream{src: ctx.RequestBodyStream(), body: &ex.RequestBody, capture: capture, limit: limit}
+		*rs = requestStream{src: ctx.RequestBodyStream(), tee: &ex.reqTee, capture: capture, limit: limit}
 		req.SetBodyStream(rs, declared)
 	}
 
@@ -67,7 +67,7 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 	err := rt.up.hc.Do(req, resp)
 	ex.FirstByte = time.Now()
 	fasthttp.ReleaseRequest(req)
-	ex.RequestBody.finish(rs == nil || rs.eof || ex.RequestBody.Size == int64(declared))
+	ex.reqTee.finish(rs == nil || rs.eof || ex.RequestBody.Size == int64(declared))
 
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
@@ -101,7 +101,7 @@ func copyRequest(ctx *fasthttp.RequestCtx, ex *Exchange) {
 			ex.PeerCertificate = st.PeerCertificates[0]
 		}
 	}
-	ctx.Request.Header.VisitAll(ex.RequestHeaders.adder())
+	ctx.Request.Header.VisitAll(ex.reqHeads.adder(&ex.RequestHeaders))
 }
 
 // upstreamRequest fills req from the client's request: same method, raw
@@ -169,7 +169,7 @@ func (g *Gateway) respond(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, res
 		!bytes.HasPrefix(resp.Header.ContentType(), []byte("text/event-stream"))
 	if prebuffer {
 		start := time.Now()
-		err := ex.ResponseBody.readFull(src, size)
+		err := ex.respTee.readFull(src, size)
 		bodyTime = time.Since(start)
 		if err != nil {
 			if cs, ok := src.(fasthttp.ReadCloserWithError); ok {
@@ -179,7 +179,7 @@ func (g *Gateway) respond(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, res
 			if ce := g.log.Check(zap.WarnLevel, "upstream response body broke off"); ce != nil {
 				ce.Write(zap.String("route", rt.Name), zap.String("upstream", rt.up.url), zap.Error(err), zap.Stringer("audit_id", ex.AuditID))
 			}
-			ex.ResponseBody.reset()
+			ex.respTee.reset(&ex.ResponseBody)
 			g.answer(ctx, ex, rt, OutcomeUpstreamBroken)
 			return
 		}
@@ -210,7 +210,7 @@ func (g *Gateway) respond(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, res
 		s.upstream, s.src = resp, src
 	}
 	ctx.SetBodyStream(s, int(size))
-	h.VisitAll(ex.ResponseHeaders.adder())
+	h.VisitAll(ex.respHeads.adder(&ex.ResponseHeaders))
 	rt.m.added.Observe((ex.UpstreamStart.Sub(ex.Start) + time.Since(ex.FirstByte) - bodyTime).Seconds())
 }
 
@@ -224,7 +224,7 @@ func (g *Gateway) answer(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, o Ou
 	}
 	ex.errBuf = appendErrorBody(ex.errBuf[:0], protocolFor(proto, ctx.Path()), o, ex.AuditID)
 	ex.bodyReader.Reset(ex.errBuf)
-	ex.Status = o.status()
+	ex.Status = outcomeStatus(o)
 
 	closeConn := ctx.Response.ConnectionClose()
 	ctx.Response.Reset()
@@ -242,7 +242,7 @@ func (g *Gateway) answer(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, o Ou
 	s := &ex.respStream
 	*s = responseStream{g: g, ex: ex, rm: rm, src: &ex.bodyReader, size: int64(len(ex.errBuf)), capture: len(ex.errBuf)}
 	ctx.SetBodyStream(s, len(ex.errBuf))
-	h.VisitAll(ex.ResponseHeaders.adder())
+	h.VisitAll(ex.respHeads.adder(&ex.ResponseHeaders))
 }
 
 // finish accounts for an exchange and hands it to the recorder.

@@ -12,7 +12,7 @@ import (
 // body is never held whole. It stops the upload at the route's limit.
 type requestStream struct {
 	src      io.Reader
-	body     *Body
+	tee      *tee
 	capture  int
 	limit    int64 // <= 0: unlimited
 	eof      bool
@@ -24,11 +24,11 @@ type requestStream struct {
 
 func (s *requestStream) Read(p []byte) (int, error) {
 	n, err := s.src.Read(p)
-	if s.limit > 0 && s.body.Size+int64(n) > s.limit {
+	if s.limit > 0 && s.tee.b.Size+int64(n) > s.limit {
 		s.tooLarge = true
 		return 0, errRequestTooLarge
 	}
-	s.body.write(p[:n], s.capture)
+	s.tee.write(p[:n], s.capture)
 	switch {
 	case err == io.EOF:
 		s.eof = true
@@ -66,7 +66,7 @@ type responseStream struct {
 func (s *responseStream) Read(p []byte) (int, error) {
 	n, err := s.src.Read(p)
 	if !s.teed {
-		s.ex.ResponseBody.write(p[:n], s.capture)
+		s.ex.respTee.write(p[:n], s.capture)
 	}
 	switch {
 	case err == io.EOF:
@@ -111,7 +111,7 @@ func (s *responseStream) CloseWithError(writeErr error) error {
 			ex.Outcome = OutcomeClientGone
 		}
 	}
-	ex.ResponseBody.finish(complete)
+	ex.respTee.finish(complete)
 	ex.End = time.Now()
 	s.g.finish(s.rm, ex)
 	return nil
