@@ -40,6 +40,10 @@ type RouteOptions struct {
 
 // Labels are static facts about a route's model, set in configuration.
 type Labels struct {
+	// Model names the model for APIs whose requests do not (MLflow,
+	// SageMaker, many generic ones); it is the record's model.requested
+	// when the request names none.
+	Model string
 	// Version is used when neither the body nor a header names one.
 	Version string
 	// Digest identifies the model artifact, such as sha256:... of the

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/auditgate/auditgate/capture"
 	"github.com/auditgate/auditgate/gateway"
+	"github.com/auditgate/auditgate/policy"
 )
 
 // Config is auditgate's whole configuration: the file after defaults and
@@ -22,13 +24,33 @@ type Config struct {
 	Admin Admin
 	// Log configures logging.
 	Log Log
-	// DataDir holds the spool, the generated signing key and the local
-	// store. Default "./auditgate-data".
+	// DataDir holds the spool, the generated signing key, the generated
+	// HMAC secret and the local store. Default "./auditgate-data".
 	DataDir string
+	// Stream names this instance's trail stream; if empty, StreamID makes
+	// one from the host name and keeps it in DataDir.
+	Stream string
+	// Identity says how callers are identified.
+	Identity IdentityConfig
+	// Policies are the capture policies by name, each an ordered list of
+	// rules; routes name theirs (Route.Policy), and routes that name none
+	// use the one named "default". Without a policy, every exchange is
+	// recorded whole (policy.Default).
+	Policies map[string][]policy.Rule
 
 	// src remembers where each value came from, so problems found later by
 	// Validate still point at the file's line.
 	src *source
+}
+
+// IdentityConfig says how callers are identified. Secret is set from
+// hmac_secret; when it is empty, LoadSecret reads or creates the secret
+// at SecretPath.
+type IdentityConfig struct {
+	capture.IdentityOptions
+	// SecretFile holds the HMAC secret when none is configured; one is
+	// generated there on first start. If empty, DataDir/hmac.key.
+	SecretFile string
 }
 
 // Admin configures the admin HTTP API listener.

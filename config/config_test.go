@@ -3,13 +3,17 @@ package config
 import (
 	"errors"
 	"io/fs"
+	"net/netip"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/auditgate/auditgate/capture"
 	"github.com/auditgate/auditgate/gateway"
+	"github.com/auditgate/auditgate/policy"
 )
 
 func TestExampleFile(t *testing.T) {
@@ -37,6 +41,7 @@ func TestExampleFile(t *testing.T) {
 		{"routes[0]", g.Routes[0], gateway.Route{
 			Name: "openai", PathPrefix: "/openai/", Upstream: "https://api.openai.com",
 			StripPrefix: "/openai", Protocol: gateway.ProtocolOpenAI, Policy: "default",
+			Capture:     capture.RouteOptions{Profile: capture.ProfileOpenAI},
 			DialTimeout: 10 * time.Second, ResponseHeaderTimeout: 10 * time.Minute,
 			IdleTimeout: 5 * time.Minute, MaxRequestBody: 64 << 20, MaxCapture: 1 << 20,
 			MaxConns: 1024, MaxIdleConnDuration: 4 * time.Second,
@@ -45,6 +50,14 @@ func TestExampleFile(t *testing.T) {
 			Name: "anthropic", PathPrefix: "/anthropic/", Upstream: "https://api.anthropic.com",
 			StripPrefix: "/anthropic", Protocol: gateway.ProtocolAnthropic, ResponseHeaderTimeout: -1,
 		}},
+		{"identity", c.Identity, IdentityConfig{IdentityOptions: capture.IdentityOptions{
+			APIKeyHeaders: []string{"Authorization", "x-api-key", "api-key"}, CacheSize: 10000}}},
+		{"policies", c.Policies, map[string][]policy.Rule{"default": {
+			{Name: "health", Match: policy.Match{Methods: []string{"GET"}, Paths: []string{"/health*", "/v1/models"}}, Level: policy.LevelNone},
+			{Name: "everything", Level: policy.LevelFull, MaxBody: 1 << 20, Redact: policy.Redact{
+				Detectors: []string{"email", "phone", "card", "ssn", "iban", "ip", "secret"}, Paths: []string{"metadata.user_id"}},
+				Durability: policy.DurabilityAsync, OnTrailFailure: policy.FailClosed},
+		}}},
 	}
 	for _, ch := range checks {
 		t.Run(ch.key, func(t *testing.T) {
@@ -53,36 +66,53 @@ func TestExampleFile(t *testing.T) {
 			}
 		})
 	}
+	set, err := c.Policy()
+	if err != nil {
+		t.Fatalf("Policy: %v", err)
+	}
+	if d := set.Decide("default", policy.Query{Method: "GET", Path: "/healthz"}); d.Rule != "health" || d.Level != policy.LevelNone {
+		t.Errorf("GET /healthz decided %+v, want rule health at level none", d)
+	}
 }
 
-// TestExampleCommentedRoutes uncomments the example's commented-out routes,
-// so the examples offered to operators stay valid too.
-func TestExampleCommentedRoutes(t *testing.T) {
-	t.Parallel()
+// uncommentExample uncomments the example's commented-out settings at the
+// second level (routes, tokens, identity keys, policies), so the examples
+// offered to operators stay valid too, and points the files they name at
+// files that exist.
+func uncommentExample(t *testing.T) string {
+	t.Helper()
 	data, err := os.ReadFile("../auditgate.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	key := regexp.MustCompile(`^[a-z_]+:( |\n)`)
 	var b strings.Builder
 	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, "  # "); ok && (strings.HasPrefix(rest, "- ") || strings.HasPrefix(rest, "  ") || rest == "tokens:\n") {
+		if rest, ok := strings.CutPrefix(line, "  # "); ok && (strings.HasPrefix(rest, "- ") || strings.HasPrefix(rest, "  ") || key.MatchString(rest)) {
 			line = "  " + rest
 		}
 		b.WriteString(line)
 	}
-	c, err := parse("example", []byte(b.String()), env(map[string]string{
-		"AUDITGATE_OPS_TOKEN": "0123456789abcdef01", "AUDITGATE_AUDITOR_TOKEN": "fedcba9876543210fe"}))
+	return strings.NewReplacer("/etc/auditgate/jwt.pem", "testdata/cert.pem", "/etc/auditgate/jwks.json", "testdata/ca.pem").Replace(b.String())
+}
+
+func TestExampleCommented(t *testing.T) {
+	t.Parallel()
+	src := uncommentExample(t)
+	c, err := parse("example", []byte(src), env(map[string]string{
+		"AUDITGATE_OPS_TOKEN": "0123456789abcdef01", "AUDITGATE_AUDITOR_TOKEN": "fedcba9876543210fe",
+		"AUDITGATE_HMAC_SECRET": strings.Repeat("0123456789abcdef", 4)}))
 	if err != nil {
-		t.Fatalf("parse uncommented example: %v\n%s", err, b.String())
+		t.Fatalf("parse uncommented example: %v\n%s", err, src)
 	}
 	var names []string
 	for _, r := range c.Gateway.Routes {
 		names = append(names, r.Name)
 	}
-	if want := []string{"openai", "anthropic", "local-llm", "eu", "us"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"openai", "anthropic", "local-llm", "loans", "scorer", "eu", "us"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("routes %v, want %v", names, want)
 	}
-	us := c.Gateway.Routes[4]
+	us := c.Gateway.Routes[6]
 	if us.DialTimeout != 5*time.Second || us.MaxConns != 256 || us.Upstream != "https://us.internal.example.com" {
 		t.Errorf("merged route us = %+v, want eu's timeouts and max_conns with its own upstream", us)
 	}
@@ -91,6 +121,55 @@ func TestExampleCommentedRoutes(t *testing.T) {
 	}
 	if got := c.Gateway.Routes[2].Upstream; got != "http://127.0.0.1:8000" {
 		t.Errorf("local-llm upstream = %q, want the ${LOCAL_LLM_URL:-...} default", got)
+	}
+	wantLoans := capture.RouteOptions{
+		Profile: capture.ProfileKServe, Provider: "tf-serving", VersionHeaders: []string{"X-Model-Version"},
+		Labels:  capture.Labels{Model: "loan-approval", Version: "2026-11-01", Digest: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+		Extract: capture.Extract{Attributes: map[string]string{"applicant_group": "request.instances.0.group"}},
+	}
+	if got := c.Gateway.Routes[3].Capture; !reflect.DeepEqual(got, wantLoans) {
+		t.Errorf("loans capture = %+v, want %+v", got, wantLoans)
+	}
+	wantScorer := capture.Extract{
+		Model: "request.model", Version: "response.model_version", Input: "request.instances", Output: "response.predictions",
+		Decision: "response.predictions.0.label", Rationale: "response.explanations",
+		Attributes: map[string]string{"applicant_group": "request.instances.0.group"},
+	}
+	if got := c.Gateway.Routes[4].Capture; got.Profile != capture.ProfileGeneric || !reflect.DeepEqual(got.Extract, wantScorer) {
+		t.Errorf("scorer capture = %+v, want generic with %+v", got, wantScorer)
+	}
+	wantID := IdentityConfig{
+		IdentityOptions: capture.IdentityOptions{
+			Secret:         []byte(strings.Repeat("0123456789abcdef", 4)),
+			APIKeyHeaders:  []string{"Authorization", "x-api-key", "api-key"},
+			Headers:        []string{"X-User-Id", "OpenAI-Organization"},
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")},
+			JWT: capture.JWTOptions{KeyFiles: []string{"testdata/cert.pem", "testdata/ca.pem"}, Issuers: []string{"https://auth.example.com/"},
+				Audiences: []string{"loan-api"}, Claims: []string{"tenant", "groups"}},
+			CacheSize: 10000,
+		},
+		SecretFile: "/etc/auditgate/hmac.key",
+	}
+	if !reflect.DeepEqual(c.Identity, wantID) {
+		t.Errorf("identity = %+v, want %+v", c.Identity, wantID)
+	}
+	set, err := c.Policy()
+	if err != nil {
+		t.Fatalf("Policy: %v", err)
+	}
+	tests := []struct {
+		q    policy.Query
+		rule string
+	}{
+		{policy.Query{Route: "loans", Method: "post", Path: "/v1/models/loans:predict", KeyID: "k_3f9a0011"}, "partners"},
+		{policy.Query{Route: "loans", Method: "POST", Path: "/v1/models/loans/versions/3:predict", Subject: "svc-partner-x"}, "partners"},
+		{policy.Query{Route: "loans", Method: "POST", Path: "/v1/models/loans:predict", Model: "loans-shadow-2"}, "shadow"},
+		{policy.Query{Route: "loans", Method: "POST", Path: "/v1/models/loans:predict", Subject: "svc-other"}, "rest"},
+	}
+	for _, tt := range tests {
+		if d := set.Decide("loans", tt.q); d.Rule != tt.rule {
+			t.Errorf("loans policy decided %q for %+v, want %q", d.Rule, tt.q, tt.rule)
+		}
 	}
 }
 
@@ -291,7 +370,7 @@ func TestValues(t *testing.T) {
 			},
 			[]int64{10_000_000, 2048}},
 		{"nested merge keys: own keys win, then the first merged",
-			"routes:\n  - &a {name: a, match: {path_prefix: /a/}, upstream: 'http://a', max_conns: 1, policy: pa}\n" +
+			"policies: {pa: []}\nroutes:\n  - &a {name: a, match: {path_prefix: /a/}, upstream: 'http://a', max_conns: 1, policy: pa}\n" +
 				"  - &b {<<: *a, name: b, match: {path_prefix: /b/}, max_conns: 2}\n" +
 				"  - {<<: [*b, *a], name: c, match: {path_prefix: /c/}}\n",
 			func(c *Config) any { return c.Gateway.Routes[2] },

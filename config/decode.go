@@ -124,12 +124,31 @@ type entry struct{ k, v *yaml.Node }
 // mapping decodes the mapping n with the known fields, reporting unknown
 // and duplicate keys.
 func (d *decoder) mapping(n *yaml.Node, key string, fields []field) {
+	d.dict(n, key, "a mapping of keys to values", func(name string, v *yaml.Node, child string, line int) {
+		f, ok := findField(fields, name)
+		if !ok {
+			if key == "" && name == "upstream" {
+				// The flag is --upstream; in the file, upstreams belong to routes.
+				d.problem(line, child, "unknown key %q: an upstream belongs to a route, as in routes: [{name: default, upstream: URL}]", name)
+				return
+			}
+			d.problem(line, child, "%s", unknownKey(name, fields))
+			return
+		}
+		f.decode(v, child)
+	})
+}
+
+// dict walks the mapping n, whose keys may be names chosen in the file
+// (policy names, attribute names), calling item for each entry; want says
+// what n should be, for the problem when it is not a mapping.
+func (d *decoder) dict(n *yaml.Node, key, want string, item func(name string, v *yaml.Node, child string, line int)) {
 	n = resolve(n)
 	if isNull(n) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.invalid(n.Line, key, "expected a mapping of keys to values, got %s", describe(n))
+		d.invalid(n.Line, key, "expected %s, got %s", want, describe(n))
 		return
 	}
 	seen := map[string]int{}
@@ -151,13 +170,8 @@ func (d *decoder) mapping(n *yaml.Node, key string, fields []field) {
 			continue
 		}
 		seen[name] = e.k.Line
-		f, ok := findField(fields, name)
-		if !ok {
-			d.problem(e.k.Line, child, "%s", unknownKey(name, fields))
-			continue
-		}
 		d.src.set(child, pos{line: e.k.Line})
-		f.decode(e.v, child)
+		item(name, e.v, child, e.k.Line)
 	}
 }
 
@@ -325,6 +339,21 @@ func (d *decoder) str(n *yaml.Node, key string, dst *string) {
 		*dst = v
 		d.set(n, key, v)
 	}
+}
+
+// strs decodes a list of strings. An empty list ("[]") decodes as an
+// empty, non-nil list, for settings where nil means a default set and an
+// empty list means none; a null item stays in the list as "" so later
+// items keep their index.
+func (d *decoder) strs(n *yaml.Node, key string, dst *[]string) {
+	if r := resolve(n); r.Kind == yaml.SequenceNode {
+		*dst = make([]string, 0, len(r.Content))
+	}
+	d.sequence(n, key, func(i int, n *yaml.Node, k string) {
+		var v string
+		d.str(n, k, &v)
+		*dst = append(*dst, v)
+	})
 }
 
 func (d *decoder) boolean(n *yaml.Node, key string, dst *bool) {

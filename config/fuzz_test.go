@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// FuzzParse checks that no input makes Parse panic, and that it returns
-// either a Config or *Problems, never both or neither.
+// FuzzParse checks that no input makes Parse panic, that it returns either
+// a Config or *Problems, never both or neither, and that the policies of a
+// Config it returns compile.
 func FuzzParse(f *testing.F) {
 	example, err := os.ReadFile("../auditgate.example.yaml")
 	if err != nil {
@@ -23,6 +24,9 @@ func FuzzParse(f *testing.F) {
 		"listen: [a,\n",
 		"---\n---\n",
 		"? [a]\n: b\n",
+		"policies:\n  p: [{level: full, match: {paths: ['/**'], models: ['*']}}, {level: x}]\n  q: *p\n",
+		"policies: &p {a: [&r {level: none}], b: [*r, {<<: *r, name: n}]}\nidentity: {trusted_proxies: ['::1', 1.2.3.4/33]}\n",
+		"routes:\n  - {name: r, upstream: 'http://x', profile: generic, extract: {output: 'a.#(b==\"c\")', attributes: {x: y}}}\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -35,6 +39,11 @@ func FuzzParse(f *testing.F) {
 		var ps *Problems
 		if err != nil && (!errors.As(err, &ps) || len(*ps) == 0) {
 			t.Fatalf("parse error %T %v, want non-empty *Problems", err, err)
+		}
+		if c != nil {
+			if _, err := c.Policy(); err != nil {
+				t.Fatalf("a parsed config's policies do not compile: %v", err)
+			}
 		}
 	})
 }

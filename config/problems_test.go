@@ -73,6 +73,11 @@ func TestParseProblems(t *testing.T) {
 			want: []string{`t.yaml:5: tls.require_client_cert: requires tls.client_ca_file: name the CA that signs client certificates`},
 		},
 		{
+			name: "unknown key listing the known ones",
+			src:  "frobnicate: 1\n",
+			want: []string{`t.yaml:1: frobnicate: unknown key "frobnicate": use one of listen, tls, admin, read_timeout, idle_timeout, shutdown_timeout, max_concurrency, forwarded, log, data_dir, stream, identity, policies, routes`},
+		},
+		{
 			name: "unknown key with suggestion",
 			src:  "listn: 127.0.0.1:8080\n",
 			want: []string{`t.yaml:1: listn: unknown key "listn"; did you mean "listen"?`},
@@ -80,7 +85,7 @@ func TestParseProblems(t *testing.T) {
 		{
 			name: "unknown key without suggestion",
 			src:  "upstream: https://x\n",
-			want: []string{`t.yaml:1: upstream: unknown key "upstream": use one of listen, tls, admin, read_timeout, idle_timeout, shutdown_timeout, max_concurrency, forwarded, log, data_dir, routes`},
+			want: []string{`t.yaml:1: upstream: unknown key "upstream": an upstream belongs to a route, as in routes: [{name: default, upstream: URL}]`},
 		},
 		{
 			name: "unknown nested keys",
@@ -291,7 +296,7 @@ func TestParseProblems(t *testing.T) {
 				`t.yaml:4: routes[0].name: invalid name "A": use lower-case letters, digits, - and _`,
 				`t.yaml:5: routes[0].upstream: invalid upstream URL "ftp://x": the scheme must be http or https, as in https://api.openai.com`,
 				`t.yaml:6: routes[1]: unreachable: routes[0] "A" matches every request first`,
-				`t.yaml:8: routes[1].colour: unknown key "colour": use one of name, match, upstream, strip_prefix, preserve_host, protocol, policy, timeouts, max_request_body, max_capture, max_conns, max_idle_conn_duration, tls`,
+				`t.yaml:8: routes[1].colour: unknown key "colour": use one of name, match, upstream, strip_prefix, preserve_host, protocol, policy, profile, provider, model, extract, timeouts, max_request_body, max_capture, max_conns, max_idle_conn_duration, tls`,
 			},
 		},
 	}

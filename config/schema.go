@@ -49,6 +49,9 @@ func (d *decoder) top(n *yaml.Node, c *Config) {
 			})
 		}},
 		{"data_dir", func(n *yaml.Node, k string) { d.str(n, k, &c.DataDir) }},
+		{"stream", func(n *yaml.Node, k string) { d.str(n, k, &c.Stream) }},
+		{"identity", func(n *yaml.Node, k string) { d.identity(n, k, &c.Identity) }},
+		{"policies", func(n *yaml.Node, k string) { d.policies(n, k, c) }},
 		{"routes", func(n *yaml.Node, k string) {
 			d.sequence(n, k, func(i int, n *yaml.Node, k string) {
 				g.Routes = append(g.Routes, d.route(n, k))
@@ -111,7 +114,7 @@ func (d *decoder) route(n *yaml.Node, key string) gateway.Route {
 		d.invalid(item.Line, key, "expected a route mapping with name and upstream, got %s", describe(item))
 		return r
 	}
-	d.mapping(item, key, []field{
+	fields := []field{
 		{"name", func(n *yaml.Node, k string) { d.str(n, k, &r.Name) }},
 		{"match", func(n *yaml.Node, k string) {
 			d.mapping(n, k, []field{
@@ -124,6 +127,9 @@ func (d *decoder) route(n *yaml.Node, key string) gateway.Route {
 		{"preserve_host", func(n *yaml.Node, k string) { d.boolean(n, k, &r.PreserveHost) }},
 		{"protocol", func(n *yaml.Node, k string) { d.protocol(n, k, &r.Protocol) }},
 		{"policy", func(n *yaml.Node, k string) { d.str(n, k, &r.Policy) }},
+	}
+	fields = append(fields, d.captureFields(&r.Capture)...)
+	fields = append(fields, []field{
 		{"timeouts", func(n *yaml.Node, k string) {
 			d.mapping(n, k, []field{
 				{"dial", func(n *yaml.Node, k string) { d.positiveDuration(n, k, &r.DialTimeout) }},
@@ -148,7 +154,8 @@ func (d *decoder) route(n *yaml.Node, key string) gateway.Route {
 				{"insecure_skip_verify", func(n *yaml.Node, k string) { d.boolean(n, k, &r.UpstreamTLS.InsecureSkipVerify) }},
 			})
 		}},
-	})
+	}...)
+	d.mapping(item, key, fields)
 	// The item's line anchors problems of keys it lacks, such as a missing
 	// upstream; the name identifies it while the route keeps its place.
 	d.src.set(key, pos{line: item.Line, val: r.Name})

@@ -81,9 +81,14 @@ func (c *Config) check(needRoutes bool) Problems {
 	default:
 		k.report("log.format", c.Log.Format, "unknown format %q: use json or console", c.Log.Format)
 	}
+	if c.Stream != "" && !validStream(c.Stream) {
+		k.report("stream", c.Stream, "invalid stream id %q: use 1 to 64 of a-z, 0-9, '.', '_' and '-'", c.Stream)
+	}
 	if c.DataDir == "" {
 		k.report("data_dir", c.DataDir, "empty: give the directory for the spool, keys and local store")
 	}
+	k.identity()
+	k.policies()
 	k.routes(needRoutes)
 	return k.probs
 }
@@ -251,9 +256,8 @@ func (k *checker) route(key string, r *gateway.Route) {
 	default:
 		k.report(at("protocol"), r.Protocol, "unknown protocol %q: use openai, anthropic, plain or auto", r.Protocol)
 	}
-	if r.Policy != "" && !validName(r.Policy) {
-		k.report(at("policy"), r.Policy, "invalid policy name %q: use lower-case letters, digits, - and _", r.Policy)
-	}
+	k.routePolicy(at("policy"), r.Policy)
+	k.routeCapture(key, &r.Capture)
 	k.notNegative(at("timeouts.dial"), r.DialTimeout)
 	k.notNegative(at("max_idle_conn_duration"), r.MaxIdleConnDuration)
 	if r.MaxConns < 0 {

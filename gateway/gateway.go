@@ -49,6 +49,7 @@ type Gateway struct {
 type table struct {
 	routes []*route
 	fwd    Forwarded
+	audit  *audit // nil: exchanges are not turned into records
 }
 
 // New checks opts and builds a gateway. rec receives every exchange (nil
@@ -138,7 +139,7 @@ func (g *Gateway) swap(opts Options) error {
 	if err != nil {
 		return err
 	}
-	g.cur.Store(&table{routes: routes, fwd: opts.Forwarded})
+	g.cur.Store(&table{routes: routes, fwd: opts.Forwarded, audit: newAudit(opts.Audit)})
 	g.pool.retain(routes)
 	return nil
 }

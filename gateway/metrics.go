@@ -22,6 +22,8 @@ type metrics struct {
 	outcomes       *prometheus.CounterVec
 	inFlight       prometheus.Gauge
 	recorderPanics prometheus.Counter
+	records        *prometheus.CounterVec
+	recordErrors   prometheus.Counter
 
 	mu     sync.Mutex
 	routes map[string]*routeMetrics
@@ -80,10 +82,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "auditgate_recorder_panics_total",
 			Help: "Exchanges lost because the recorder panicked on them.",
 		}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auditgate_records_total",
+			Help: "Exchanges by the capture level their policy chose; level none is counted but not recorded.",
+		}, []string{"level"}),
+		recordErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "auditgate_record_errors_total",
+			Help: "Records the sink refused.",
+		}),
 		routes: make(map[string]*routeMetrics),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.upstreamDur, m.addedDur, m.bytesIn, m.bytesOut, m.outcomes, m.inFlight, m.recorderPanics)
+		reg.MustRegister(m.requests, m.upstreamDur, m.addedDur, m.bytesIn, m.bytesOut, m.outcomes, m.inFlight, m.recorderPanics, m.records, m.recordErrors)
 	}
 	return m
 }

@@ -3,6 +3,9 @@ package gateway
 import (
 	"crypto/tls"
 	"time"
+
+	"github.com/auditgate/auditgate/capture"
+	"github.com/auditgate/auditgate/policy"
 )
 
 // Options configure a Gateway. The zero value is not usable on its own: at
@@ -31,6 +34,27 @@ type Options struct {
 
 	// Routes are matched in order; the first match wins.
 	Routes []Route
+
+	// Audit, if set, turns every exchange into a trail record.
+	Audit *AuditOptions
+}
+
+// AuditOptions say how exchanges become records and where records go.
+type AuditOptions struct {
+	// Capturer builds the records. Required.
+	Capturer *capture.Capturer
+	// Policies decide per exchange what is captured (Route.Policy names
+	// one); nil applies the built-in default to every route.
+	Policies *policy.Set
+	// Sink receives every record. Required.
+	Sink RecordSink
+}
+
+// RecordSink receives records, one JSON line each without the newline.
+// WriteRecord is called concurrently, on the connection's goroutine, and
+// must not keep line after it returns.
+type RecordSink interface {
+	WriteRecord(line []byte) error
 }
 
 // ListenerTLS names the certificate and key served by the proxy listener.
@@ -105,6 +129,10 @@ type Route struct {
 	Protocol Protocol
 	// Policy names the capture policy applied to the route's exchanges.
 	Policy string
+	// Capture says how the route's exchanges are read into records:
+	// protocol profile, provider, model version and extraction paths. The
+	// zero value detects the profile from each request's path.
+	Capture capture.RouteOptions
 
 	// DialTimeout bounds connecting to the upstream. If zero, 10 seconds.
 	DialTimeout time.Duration

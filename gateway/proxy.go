@@ -192,7 +192,7 @@ func (g *Gateway) respond(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, res
 	h.SetBytesV(headerAuditID, ex.idBuf)
 	ex.Status = resp.StatusCode()
 	s := &ex.respStream
-	*s = responseStream{g: g, ex: ex, rm: rt.m, size: size, capture: capture}
+	*s = responseStream{g: g, ex: ex, rt: rt, size: size, capture: capture}
 	switch {
 	case prebuffer:
 		// The upstream connection goes back to its pool before the client
@@ -218,9 +218,9 @@ func (g *Gateway) respond(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, res
 // route's protocol's errors.
 func (g *Gateway) answer(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, o Outcome) {
 	ex.Outcome = o
-	rm, proto := g.noRoute, ProtocolAuto
+	proto := ProtocolAuto
 	if rt != nil {
-		rm, proto = rt.m, rt.protocol
+		proto = rt.protocol
 	}
 	ex.errBuf = appendErrorBody(ex.errBuf[:0], protocolFor(proto, ctx.Path()), o, ex.AuditID)
 	ex.bodyReader.Reset(ex.errBuf)
@@ -240,13 +240,17 @@ func (g *Gateway) answer(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, o Ou
 		h.Set("Retry-After", "1")
 	}
 	s := &ex.respStream
-	*s = responseStream{g: g, ex: ex, rm: rm, src: &ex.bodyReader, size: int64(len(ex.errBuf)), capture: len(ex.errBuf)}
+	*s = responseStream{g: g, ex: ex, rt: rt, src: &ex.bodyReader, size: int64(len(ex.errBuf)), capture: len(ex.errBuf)}
 	ctx.SetBodyStream(s, len(ex.errBuf))
 	h.VisitAll(ex.respHeads.adder(&ex.ResponseHeaders))
 }
 
 // finish accounts for an exchange and hands it to the recorder.
-func (g *Gateway) finish(rm *routeMetrics, ex *Exchange) {
+func (g *Gateway) finish(rt *route, ex *Exchange) {
+	rm := g.noRoute
+	if rt != nil {
+		rm = rt.m
+	}
 	rm.countStatus(ex.Status)
 	rm.outcomes[ex.Outcome].Inc()
 	rm.bytesIn.Add(float64(ex.RequestBody.Size))
@@ -259,6 +263,9 @@ func (g *Gateway) finish(rm *routeMetrics, ex *Exchange) {
 			zap.Int("status", ex.Status), zap.Stringer("outcome", ex.Outcome),
 			zap.Int64("request_bytes", ex.RequestBody.Size), zap.Int64("response_bytes", ex.ResponseBody.Size),
 			zap.Duration("duration", ex.End.Sub(ex.Start)))
+	}
+	if a := g.cur.Load().audit; a != nil {
+		a.record(g, rt, ex)
 	}
 	g.record(ex)
 	releaseExchange(ex)

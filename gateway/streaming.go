@@ -48,7 +48,7 @@ func (s *requestStream) Read(p []byte) (int, error) {
 type responseStream struct {
 	g  *Gateway
 	ex *Exchange
-	rm *routeMetrics
+	rt *route // nil when no route matched
 
 	upstream *fasthttp.Response // nil for the gateway's own answers
 	src      io.Reader
@@ -113,6 +113,6 @@ func (s *responseStream) CloseWithError(writeErr error) error {
 	}
 	ex.respTee.finish(complete)
 	ex.End = time.Now()
-	s.g.finish(s.rm, ex)
+	s.g.finish(s.rt, ex)
 	return nil
 }

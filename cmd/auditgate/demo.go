@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -46,12 +47,15 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 }
 
 type demo struct {
-	out    io.Writer
-	client *http.Client
-	mock   *bench.MockServer
-	child  *exec.Cmd
-	exited chan error
-	log    syncBuffer
+	out     io.Writer
+	dir     string // data directory and records file, removed at the end
+	chatID  string
+	records string
+	client  *http.Client
+	mock    *bench.MockServer
+	child   *exec.Cmd
+	exited  chan error
+	log     syncBuffer
 }
 
 func (d *demo) run(ctx context.Context) error {
@@ -68,7 +72,12 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
 	}
-	d.child = exec.Command(exe, "serve", "--upstream", d.mock.URL(), "--listen", proxy, "--admin", admin)
+	if d.dir, err = os.MkdirTemp("", "auditgate-demo-"); err != nil {
+		return err
+	}
+	d.records = filepath.Join(d.dir, "records.jsonl")
+	d.child = exec.Command(exe, "serve", "--upstream", d.mock.URL(), "--listen", proxy, "--admin", admin, "--records", d.records)
+	d.child.Env = append(os.Environ(), "AUDITGATE_DATA_DIR="+filepath.Join(d.dir, "data"))
 	d.child.Stdout, d.child.Stderr = &d.log, &d.log
 	if err := d.child.Start(); err != nil {
 		return fmt.Errorf("start auditgate serve: %w", err)
@@ -79,7 +88,8 @@ func (d *demo) run(ctx context.Context) error {
 	fmt.Fprintln(d.out, "auditgate demo")
 	fmt.Fprintf(d.out, "  mock model API   %s (OpenAI-compatible, built in)\n", d.mock.URL())
 	fmt.Fprintf(d.out, "  gateway          http://%s  ->  mock   (auditgate serve --upstream %s)\n", proxy, d.mock.URL())
-	fmt.Fprintf(d.out, "  admin            http://%s/metrics\n\n", admin)
+	fmt.Fprintf(d.out, "  admin            http://%s/metrics\n", admin)
+	fmt.Fprintf(d.out, "  records          %s\n\n", d.records)
 	if err := d.waitReady(ctx, "http://"+admin+"/readyz"); err != nil {
 		return err
 	}
@@ -92,13 +102,19 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.stream(ctx, base, content); err != nil {
 		return fmt.Errorf("streamed chat: %w", err)
 	}
+	if err := d.record(ctx, content); err != nil {
+		return fmt.Errorf("records: %w", err)
+	}
 	if err := d.metrics(ctx, "http://"+admin+"/metrics"); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	return d.shutdown()
 }
 
-const demoPrompt = `{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a loan officer."},{"role":"user","content":"Should applicant 1742 get the loan?"}]`
+const (
+	demoKey    = "sk-demo-not-a-real-key-0123456789abcdef"
+	demoPrompt = `{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a loan officer."},{"role":"user","content":"Should applicant 1742 (jane.doe@example.com) get the loan?"}]`
+)
 
 func (d *demo) chat(ctx context.Context, base string) (string, error) {
 	fmt.Fprintln(d.out, "1. chat completion through the gateway")
@@ -128,6 +144,7 @@ func (d *demo) chat(ctx context.Context, base string) (string, error) {
 	if id == "" {
 		return "", errors.New("response has no X-Audit-Id")
 	}
+	d.chatID = id
 	fmt.Fprintf(d.out, "   POST /v1/chat/completions -> %d in %s, served model %s, %d+%d tokens\n",
 		resp.StatusCode, took.Round(time.Microsecond), c.Model, c.Usage.Prompt, c.Usage.Completion)
 	fmt.Fprintf(d.out, "   X-Audit-Id: %s\n", id)
@@ -144,7 +161,7 @@ func (d *demo) stream(ctx context.Context, base, want string) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer sk-demo-not-a-real-key")
+	req.Header.Set("Authorization", "Bearer "+demoKey)
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return err
@@ -211,7 +228,7 @@ func (d *demo) stream(ctx context.Context, base, want string) error {
 }
 
 func (d *demo) metrics(ctx context.Context, url string) error {
-	fmt.Fprintln(d.out, "3. the gateway's metrics")
+	fmt.Fprintln(d.out, "4. the gateway's metrics")
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := d.client.Do(req)
 	if err != nil {
@@ -240,7 +257,7 @@ func (d *demo) metrics(ctx context.Context, url string) error {
 }
 
 func (d *demo) shutdown() error {
-	fmt.Fprintln(d.out, "4. graceful shutdown")
+	fmt.Fprintln(d.out, "5. graceful shutdown")
 	start := time.Now()
 	if err := d.child.Process.Signal(syscall.SIGTERM); err != nil {
 		return fmt.Errorf("signal gateway: %w", err)
@@ -284,7 +301,7 @@ func (d *demo) post(ctx context.Context, url, body string) (*http.Response, []by
 		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer sk-demo-not-a-real-key")
+	req.Header.Set("Authorization", "Bearer "+demoKey)
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return nil, nil, err
@@ -303,6 +320,77 @@ func (d *demo) cleanup() {
 	if d.mock != nil {
 		_ = d.mock.Close()
 	}
+	if d.dir != "" {
+		_ = os.RemoveAll(d.dir)
+	}
+}
+
+// record shows the audit record of the chat and checks both records.
+func (d *demo) record(ctx context.Context, reply string) error {
+	fmt.Fprintln(d.out, "3. the audit records")
+	var lines [][]byte
+	for {
+		data, err := os.ReadFile(d.records)
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		lines = bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+		if len(data) > 0 && len(lines) >= 2 {
+			if bytes.Contains(data, []byte(demoKey)) {
+				return errors.New("the API key reached the records file")
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d records written, want 2", len(lines))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	type rec struct {
+		ID     string `json:"id"`
+		Caller struct {
+			KeyID string `json:"key_id"`
+		} `json:"caller"`
+		Model struct {
+			Requested, Served, Version string
+		} `json:"model"`
+		Output []struct {
+			Message struct{ Content string } `json:"message"`
+		} `json:"output"`
+		Usage struct {
+			In  int `json:"input_tokens"`
+			Out int `json:"output_tokens"`
+		} `json:"usage"`
+		RequestSHA256 string `json:"request_sha256"`
+		Redactions    []struct{ Where, Type string }
+	}
+	var chat, streamed rec
+	if err := json.Unmarshal(lines[0], &chat); err != nil {
+		return fmt.Errorf("record is not JSON: %w", err)
+	}
+	if err := json.Unmarshal(lines[1], &streamed); err != nil {
+		return fmt.Errorf("record is not JSON: %w", err)
+	}
+	fmt.Fprintf(d.out, "   %s  caller %s  model %s -> %s (%s)  %d+%d tokens\n",
+		chat.ID, chat.Caller.KeyID, chat.Model.Requested, chat.Model.Served, chat.Model.Version, chat.Usage.In, chat.Usage.Out)
+	for _, r := range chat.Redactions {
+		fmt.Fprintf(d.out, "   redacted %s in %s\n", r.Type, r.Where)
+	}
+	fmt.Fprintf(d.out, "   request_sha256 %.16s…; the API key is recorded only as its key id\n", chat.RequestSHA256)
+	switch {
+	case chat.ID != d.chatID:
+		return fmt.Errorf("the first record is %s, the chat's X-Audit-Id %s", chat.ID, d.chatID)
+	case len(chat.Redactions) == 0:
+		return errors.New("the e-mail address in the prompt was not redacted")
+	case len(streamed.Output) == 0 || streamed.Output[0].Message.Content != reply:
+		return errors.New("the streamed chat's record does not hold the reassembled reply")
+	case streamed.Caller.KeyID != chat.Caller.KeyID || chat.Caller.KeyID == "":
+		return errors.New("one API key got two key ids")
+	}
+	fmt.Fprintln(d.out, "   the streamed chat's record holds the reassembled reply, same caller key id")
+	fmt.Fprintln(d.out)
+	return nil
 }
 
 // freePort returns a loopback address that was free a moment ago.

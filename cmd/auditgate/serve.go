@@ -21,7 +21,7 @@ import (
 
 // serveFlags are the command-line overrides of the configuration file.
 type serveFlags struct {
-	config, upstream, listen, admin string
+	config, upstream, listen, admin, records string
 }
 
 func runServe(args []string, stdout, stderr io.Writer) int {
@@ -31,6 +31,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.upstream, "upstream", "", "upstream base `URL`; alone, a complete zero-config start")
 	fs.StringVar(&f.listen, "listen", "", "proxy listen `address` (default 127.0.0.1:8080)")
 	fs.StringVar(&f.admin, "admin", "", "admin listen `address` for /healthz, /readyz, /metrics (default 127.0.0.1:9090)")
+	fs.StringVar(&f.records, "records", "", "append every exchange's record to this `file` as JSON lines (- for standard output)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -100,6 +101,18 @@ func serve(cfg *config.Config, f serveFlags, log *zap.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	rm := newReloadMetrics(reg)
+	var sink gateway.RecordSink
+	if f.records != "" {
+		fsink, err := openRecordFile(f.records)
+		if err != nil {
+			return err
+		}
+		defer fsink.Close()
+		sink = fsink
+	}
+	if err := withAudit(cfg, sink); err != nil {
+		return err
+	}
 	g, err := gateway.New(cfg.Gateway, nil, log, reg)
 	if err != nil {
 		return fmt.Errorf("start gateway: %w", err)
@@ -140,7 +153,7 @@ loop:
 		select {
 		case s := <-sig:
 			if s == syscall.SIGHUP {
-				rm.observe(reload(g, adm, f, log))
+				rm.observe(reload(g, adm, f, sink, log))
 				continue
 			}
 			log.Info("shutting down: draining in-flight requests", zap.String("signal", s.String()))
@@ -174,12 +187,15 @@ loop:
 
 // reload applies the configuration file again. It is all or nothing: any
 // problem keeps the running configuration, and every problem is logged.
-func reload(g *gateway.Gateway, adm *gateway.Admin, f serveFlags, log *zap.Logger) bool {
+func reload(g *gateway.Gateway, adm *gateway.Admin, f serveFlags, sink gateway.RecordSink, log *zap.Logger) bool {
 	if f.config == "" {
 		log.Warn("SIGHUP ignored: started without --config, nothing to reload")
 		return true
 	}
 	cfg, err := f.load()
+	if err == nil {
+		err = withAudit(cfg, sink)
+	}
 	if err == nil {
 		err = g.Reload(cfg.Gateway)
 	}

@@ -1,0 +1,381 @@
+// Package capture turns a request/response exchange into a Record: the
+// protocol profiles (OpenAI, Anthropic, KServe v1 and TF Serving, Open
+// Inference Protocol v2 and Triton, SageMaker, MLflow, generic JSON),
+// streaming reassembly, caller identity, model version, redaction and body
+// hashes, and the record's JSON encoding.
+package capture
+
+import (
+	"bytes"
+	"encoding/base64"
+	"slices"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+)
+
+// Settings are what a capture policy decided for one exchange.
+type Settings struct {
+	// Input and Output choose what the record holds besides metadata:
+	// neither (metadata), the input (request), or both (full). Output
+	// includes the rationale.
+	Input, Output bool
+	// MaxBody caps the bytes of each (decoded) body that the record's
+	// input and output are read from; beyond it the record is marked
+	// truncated, while the body hashes still cover every byte. If zero,
+	// 1 MiB.
+	MaxBody int
+	// Redactor replaces sensitive values before the record is encoded;
+	// nil redacts nothing.
+	Redactor *Redactor
+}
+
+// DefaultMaxBody is the body cap when Settings.MaxBody is zero.
+const DefaultMaxBody = 1 << 20
+
+// CapturerOptions configure a Capturer.
+type CapturerOptions struct {
+	// Stream is the trail stream id written into every record.
+	Stream string
+	// Identity identifies callers.
+	Identity IdentityOptions
+}
+
+// Capturer builds records. It is safe for concurrent use.
+type Capturer struct {
+	stream string
+	ident  *Identifier
+	secret []byte
+}
+
+// NewCapturer checks o and builds a Capturer.
+func NewCapturer(o CapturerOptions) (*Capturer, error) {
+	id, err := NewIdentifier(o.Identity)
+	if err != nil {
+		return nil, err
+	}
+	return &Capturer{stream: o.Stream, ident: id, secret: o.Identity.Secret}, nil
+}
+
+// Secret returns the HMAC secret of key ids, which also keys redaction
+// tags, so that an equal value gets an equal tag across records.
+func (c *Capturer) Secret() []byte { return c.secret }
+
+// Identifier returns the capturer's caller identifier, for decisions that
+// depend on the caller before the record is built.
+func (c *Capturer) Identifier() *Identifier { return c.ident }
+
+// scratch holds the buffers one record is built in; pooled.
+type scratch struct {
+	req, resp, stream             []byte
+	input, output, rationale      []byte
+	attrs, path, output2, headers []byte
+	reds                          []Redaction
+	flags                         []string
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// AppendRecord builds the exchange's record and appends its JSON line
+// (without the newline) to dst.
+func (c *Capturer) AppendRecord(dst []byte, ex *Exchange, ro *RouteOptions, s *Settings) []byte {
+	sc := scratchPool.Get().(*scratch)
+	rec := c.build(ex, ro, s, sc)
+	dst = rec.AppendJSON(dst)
+	scratchPool.Put(sc)
+	return dst
+}
+
+// Build returns the exchange's record. Its byte slices are copies the
+// caller may keep.
+func (c *Capturer) Build(ex *Exchange, ro *RouteOptions, s *Settings) Record {
+	rec := c.build(ex, ro, s, new(scratch))
+	return rec
+}
+
+func (c *Capturer) build(ex *Exchange, ro *RouteOptions, s *Settings, sc *scratch) Record {
+	if ro == nil {
+		ro = &RouteOptions{}
+	}
+	maxBody := s.MaxBody
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
+	sc.flags, sc.reds = sc.flags[:0], sc.reds[:0]
+	rec := Record{
+		ID:             ex.AuditID,
+		Time:           ex.Start,
+		Kind:           KindInference,
+		Stream:         c.stream,
+		Route:          ex.Route,
+		Method:         string(ex.Method),
+		Status:         ex.Status,
+		RequestSHA256:  ex.RequestBody.SHA256,
+		ResponseSHA256: ex.ResponseBody.SHA256,
+	}
+	if !ex.End.IsZero() {
+		rec.Latency = ex.End.Sub(ex.Start)
+	}
+	if !ex.FirstByte.IsZero() {
+		rec.TTFB = ex.FirstByte.Sub(ex.Start)
+	}
+	if ex.Outcome != OutcomeOK {
+		rec.Error = &Error{Kind: ex.Outcome.String(), Message: outcomeMessage(ex.Outcome)}
+	}
+	if ex.ClientGone {
+		sc.flags = append(sc.flags, FlagClientGone)
+	}
+
+	caller, idFlags := c.ident.Identify(ex)
+	sc.flags = append(sc.flags, idFlags...)
+
+	path := ex.URI
+	if i := bytes.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	profile := ro.Profile
+	if profile == ProfileAuto {
+		profile = detectProfile(path)
+	}
+
+	// Bodies, decoded for reading. Model, usage and the other facts are
+	// read from all that was captured; the policy's cap applies to what
+	// the record holds. Decoding is bounded too, against compression bombs.
+	decodeMax := max(maxBody, DefaultMaxBody)
+	req := sc.body(&sc.req, &ex.RequestBody, ex.RequestHeaders.Get("Content-Encoding"), decodeMax, true)
+	resp := sc.body(&sc.resp, &ex.ResponseBody, ex.ResponseHeaders.Get("Content-Encoding"), decodeMax, false)
+	if bytes.HasPrefix(ex.ResponseHeaders.Get("Content-Type"), []byte("text/event-stream")) {
+		resp = sc.reassemble(profile, path, resp)
+	}
+
+	var f facts
+	switch profile {
+	case ProfileOpenAI:
+		f = openAI(path, req, resp)
+	case ProfileAnthropic:
+		f = anthropic(req, resp, sc)
+	case ProfileKServe:
+		f = kserve(path, req, resp)
+	case ProfileTriton:
+		f = triton(path, req, resp)
+	case ProfileSageMaker:
+		f = sageMaker(path, req, resp, &ex.ResponseHeaders)
+	case ProfileMLflow:
+		f = mlflow(req, resp)
+	default:
+		f = generic(req, resp, &ro.Extract)
+	}
+	applyExtract(&f, req, resp, &ro.Extract)
+
+	rec.Operation = f.operation
+	rec.Usage = f.usage
+	rec.Model = Model{Provider: string(profile), Requested: f.requested, Served: f.served, Version: f.version, Digest: ro.Labels.Digest}
+	if ro.Provider != "" {
+		rec.Model.Provider = ro.Provider
+	}
+	if rec.Model.Requested == "" {
+		rec.Model.Requested = ro.Labels.Model
+	}
+	if v := versionHeader(ro.VersionHeaders, ex); v != "" {
+		rec.Model.Version = v
+	}
+	if rec.Model.Version == "" {
+		rec.Model.Version = ro.Labels.Version
+	}
+
+	r := s.Redactor
+	rec.Path = string(sc.redactText(r, path, "path"))
+	if len(path) < len(ex.URI) {
+		// The query can carry anything a form can: redact it like text.
+		rec.Path += string(sc.redactText(r, ex.URI[len(path):], "path"))
+	}
+	caller.Headers = sc.redactHeaders(r, caller.Headers)
+	rec.Caller = caller
+	rec.Attributes = sc.attributes(r, req, resp, &ro.Extract)
+	if s.Input {
+		rec.Input = sc.value(r, &sc.input, f.input, "input", FlagRequestNotJSON, FlagRequestTruncated, maxBody)
+	}
+	if s.Output {
+		rec.Output = sc.value(r, &sc.output2, f.output, "output", FlagResponseNotJSON, FlagResponseTruncated, maxBody)
+		rec.Rationale = sc.value(r, &sc.rationale, f.rationale, "rationale", "", FlagResponseTruncated, maxBody)
+	}
+	for _, fl := range sc.flags {
+		switch fl {
+		case FlagRequestTruncated, FlagResponseTruncated, FlagDecodeLimit, FlagRequestIncomplete,
+			FlagResponseIncomplete, FlagStreamIncomplete:
+			rec.Truncated = true
+		}
+	}
+	rec.Flags = sc.flags
+	rec.Redactions = sc.reds
+	return rec
+}
+
+// body returns the bytes the record is read from: the captured body,
+// decoded if it was content-encoded (at most max bytes).
+func (sc *scratch) body(buf *[]byte, b *Body, encoding []byte, max int, isReq bool) []byte {
+	truncated, incomplete := FlagResponseTruncated, FlagResponseIncomplete
+	if isReq {
+		truncated, incomplete = FlagRequestTruncated, FlagRequestIncomplete
+	}
+	if b.Truncated {
+		sc.flags = append(sc.flags, truncated)
+	}
+	if !b.Complete && b.Size > 0 {
+		sc.flags = append(sc.flags, incomplete)
+	}
+	data := b.Data
+	if len(encoding) > 0 && !asciiEqualFoldString(encoding, "identity") {
+		var fl []string
+		*buf, fl = Decode((*buf)[:0], data, encoding, max)
+		sc.flags = append(sc.flags, fl...)
+		return *buf
+	}
+	return data
+}
+
+// reassemble turns a streamed answer into the non-streamed one.
+func (sc *scratch) reassemble(p Profile, path, body []byte) []byte {
+	var (
+		out      []byte
+		complete bool
+		err      error
+	)
+	switch {
+	case p == ProfileAnthropic:
+		out, complete, err = ReassembleAnthropic(sc.stream[:0], body)
+	case p == ProfileOpenAI && bytes.HasSuffix(path, []byte("/chat/completions")):
+		out, complete, err = ReassembleOpenAIChat(sc.stream[:0], body)
+	case p == ProfileOpenAI && bytes.HasSuffix(path, []byte("/completions")):
+		out, complete, err = ReassembleOpenAICompletion(sc.stream[:0], body)
+	case p == ProfileOpenAI && bytes.HasSuffix(path, []byte("/responses")):
+		out, complete, err = ReassembleOpenAIResponses(sc.stream[:0], body)
+	default:
+		return body
+	}
+	if err != nil {
+		return body
+	}
+	sc.stream = out
+	if !complete {
+		sc.flags = append(sc.flags, FlagStreamIncomplete)
+	}
+	return out
+}
+
+// value returns a body part as the JSON value the record holds: redacted
+// JSON as is, text as a JSON string, binary as {"base64": ...}. A part
+// longer than max is cut to max bytes (and so recorded as text), flagged
+// cut; notJSON flags a part that was not JSON to begin with.
+func (sc *scratch) value(r *Redactor, buf *[]byte, v []byte, root, notJSON, cut string, max int) []byte {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return nil
+	}
+	if len(v) > max {
+		v = v[:max]
+		if !slices.Contains(sc.flags, cut) {
+			sc.flags = append(sc.flags, cut)
+		}
+		notJSON = ""
+	}
+	if gjson.ValidBytes(v) {
+		if r == nil {
+			return v
+		}
+		*buf, sc.reds = r.Redact((*buf)[:0], v, root, sc.reds)
+		return *buf
+	}
+	if notJSON != "" {
+		sc.flags = append(sc.flags, notJSON)
+	}
+	if utf8.Valid(v) {
+		text := v
+		if r != nil {
+			sc.path, sc.reds = r.RedactString(sc.path[:0], v, root, sc.reds)
+			text = sc.path
+		}
+		*buf = appendBytesString((*buf)[:0], text)
+		return *buf
+	}
+	sc.flags = append(sc.flags, FlagInvalidUTF8)
+	b := append((*buf)[:0], `{"base64":"`...)
+	b = base64.StdEncoding.AppendEncode(b, v)
+	*buf = append(b, `"}`...)
+	return *buf
+}
+
+// redactText redacts a plain string part of the record (the path).
+func (sc *scratch) redactText(r *Redactor, s []byte, where string) []byte {
+	if r == nil {
+		return s
+	}
+	var out []byte
+	out, sc.reds = r.RedactString(nil, s, where, sc.reds)
+	return out
+}
+
+func (sc *scratch) redactHeaders(r *Redactor, hs [][2]string) [][2]string {
+	if r == nil || len(hs) == 0 {
+		return hs
+	}
+	for i := range hs {
+		var out []byte
+		out, sc.reds = r.RedactString(nil, []byte(hs[i][1]), "caller.headers."+hs[i][0], sc.reds)
+		hs[i][1] = string(out)
+	}
+	return hs
+}
+
+// attributes builds the record's attributes object from the route's
+// extract paths: the decision first, then the named attributes in name
+// order.
+func (sc *scratch) attributes(r *Redactor, req, resp []byte, x *Extract) []byte {
+	if x.Decision == "" && len(x.Attributes) == 0 {
+		return nil
+	}
+	b := append(sc.attrs[:0], '{')
+	add := func(name, path string, preferResponse bool) {
+		v := extract(req, resp, path, preferResponse)
+		if !v.Exists() {
+			return
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = appendString(b, name)
+		b = append(b, ':')
+		b = append(b, v.Raw...)
+	}
+	if x.Decision != "" {
+		add("decision", x.Decision, true)
+	}
+	for _, name := range sortedKeys(x.Attributes) {
+		add(name, x.Attributes[name], false)
+	}
+	b = append(b, '}')
+	sc.attrs = b
+	if len(b) == 2 {
+		return nil
+	}
+	if r != nil {
+		sc.headers, sc.reds = r.Redact(sc.headers[:0], b, "attributes", sc.reds)
+		return sc.headers
+	}
+	return b
+}
+
+func versionHeader(names []string, ex *Exchange) string {
+	for _, n := range names {
+		if v := ex.ResponseHeaders.Get(n); len(v) > 0 {
+			return string(v)
+		}
+		if v := ex.RequestHeaders.Get(n); len(v) > 0 {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+func asciiEqualFoldString(b []byte, s string) bool { return equalFold(b, s) }
