@@ -167,6 +167,14 @@ func (c *Capturer) build(ex *Exchange, ro *RouteOptions, s *Settings, sc *scratc
 		f = generic(req, resp, &ro.Extract)
 	}
 	applyExtract(&f, req, resp, &ro.Extract)
+	// What a profile does not recognize (an error answer, an HTML page) is
+	// recorded whole rather than lost.
+	if f.input == nil {
+		f.input = req
+	}
+	if f.output == nil && f.rationale == nil {
+		f.output = resp
+	}
 
 	rec.Operation = f.operation
 	rec.Usage = f.usage

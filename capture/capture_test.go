@@ -372,3 +372,21 @@ func BenchmarkCaptureStream20Chunks(b *testing.B) {
 		buf = c.AppendRecord(buf[:0], ex, nil, s)
 	}
 }
+
+// TestUnrecognizedAnswersKept: an answer the profile does not recognize (an
+// API error object, an HTML error page) is recorded whole, not lost.
+func TestUnrecognizedAnswersKept(t *testing.T) {
+	c := newTestCapturer(t)
+	for _, tc := range []exchangeCase{
+		{method: "POST", uri: "/v1/chat/completions", req: `{"model":"gpt-4o"}`, status: 401,
+			resp: `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}`},
+		{method: "POST", uri: "/v1/messages", req: `{"model":"claude"}`, status: 529,
+			resp: `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`},
+		{method: "POST", uri: "/v1/chat/completions", req: `{"model":"gpt-4o"}`, status: 502, resp: `<html>Bad Gateway</html>`},
+	} {
+		rec := c.Build(tc.exchange(), nil, fullSettings(t))
+		if !bytes.Contains(rec.Output, []byte("rror")) && !bytes.Contains(rec.Output, []byte("Bad Gateway")) && !bytes.Contains(rec.Output, []byte("Overloaded")) {
+			t.Errorf("%s %d: output %s, want the answer", tc.uri, tc.status, rec.Output)
+		}
+	}
+}

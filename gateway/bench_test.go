@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/auditgate/auditgate/capture"
 )
 
 // startFastUpstream serves a fixed answer with fasthttp, so that the
@@ -42,6 +44,26 @@ func BenchmarkPassThrough(b *testing.B) {
 		// proxy path alone.
 		benchChat(b, startNopGateway(b, oneRoute(up)), reqBody, respBody)
 	})
+	b.Run("gateway+capture", func(b *testing.B) {
+		// Full capture with every redaction detector, records encoded and
+		// handed to a sink that drops them: the audit work without a trail.
+		opts := oneRoute(up)
+		opts.Audit = &AuditOptions{Capturer: benchCapturer(b), Sink: discardSink{}}
+		benchChat(b, startNopGateway(b, opts), reqBody, respBody)
+	})
+}
+
+type discardSink struct{}
+
+func (discardSink) WriteRecord([]byte) error { return nil }
+
+func benchCapturer(b *testing.B) *capture.Capturer {
+	c, err := capture.NewCapturer(capture.CapturerOptions{Stream: "bench",
+		Identity: capture.IdentityOptions{Secret: []byte("0123456789abcdef0123456789abcdef")}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
 }
 
 func startNopGateway(b *testing.B, opts Options) string {

@@ -9,7 +9,10 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/auditgate/auditgate/capture"
 )
 
 const largeBody = 50 << 20
@@ -126,5 +129,49 @@ func TestLargeBodiesStream(t *testing.T) {
 				t.Errorf("process allocated %d bytes for a %d-byte download: the body is being buffered", grew, largeBody)
 			}
 		})
+	}
+}
+
+// TestLargeBodiesWithCapture moves 50 MB each way with full capture on: the
+// record is built from the capped copy, so memory stays bounded by the caps.
+func TestLargeBodiesWithCapture(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.Copy(w, newPattern(largeBody))
+	}))
+	defer up.Close()
+	capt, err := capture.NewCapturer(capture.CapturerOptions{Stream: "t",
+		Identity: capture.IdentityOptions{Secret: []byte("0123456789abcdef0123456789abcdef")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := newMemSink()
+	opts := oneRoute(up.URL)
+	opts.Audit = &AuditOptions{Capturer: capt, Sink: sink}
+	gw := startGateway(t, opts)
+	req, _ := http.NewRequest(http.MethodPost, gw.URL+"/v1/chat/completions", newPattern(largeBody))
+	req.ContentLength = largeBody
+	before := allocated()
+	resp, err := rawClient(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	rec, line := sink.next(t)
+	grew := allocated() - before
+	if n != largeBody {
+		t.Fatalf("client got %d bytes", n)
+	}
+	if rec["truncated"] != true || !strings.Contains(string(line), `"request_truncated"`) || !strings.Contains(string(line), `"response_truncated"`) {
+		t.Errorf("record does not say it holds less than the bodies: truncated %v flags %v", rec["truncated"], rec["flags"])
+	}
+	if len(line) > 4<<20 {
+		t.Errorf("record of %d bytes for capped bodies", len(line))
+	}
+	t.Logf("process allocated %.1f MiB while moving and recording 2 x %d MiB; record %d KiB", float64(grew)/(1<<20), largeBody>>20, len(line)>>10)
+	if grew > largeBody/2 {
+		t.Errorf("process allocated %d bytes: a body is being held whole", grew)
 	}
 }

@@ -1,0 +1,31 @@
+package capture
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// FuzzCapture builds records from arbitrary bodies on every profile's
+// paths: the record is always one valid JSON object, whatever arrives.
+func FuzzCapture(f *testing.F) {
+	for _, tc := range cases {
+		f.Add(tc.uri, tc.req, tc.resp, false)
+	}
+	f.Add("/v1/chat/completions", `{"model":`, "data: {\"choices\":[{\"delta\":{\"content\":\"\\ud83d\"}}]}\n\n", true)
+	f.Add("/v2/models/x/infer", "\xff\xfe", "\x00\x01", false)
+	c := newTestCapturer(f)
+	s := fullSettings(f)
+	f.Fuzz(func(t *testing.T, uri, req, resp string, sse bool) {
+		tc := exchangeCase{method: "POST", uri: "/" + uri, req: req, resp: resp}
+		if sse {
+			tc.respHeaders = [][2]string{sseCT}
+		}
+		ex := tc.exchange()
+		for _, ro := range []*RouteOptions{nil, {Extract: Extract{Model: "model", Output: "a.b", Decision: "x", Attributes: map[string]string{"g": "request.y"}}}} {
+			line := c.AppendRecord(nil, ex, ro, s)
+			if !json.Valid(line) {
+				t.Fatalf("invalid record for %q %q %q:\n%s", uri, req, resp, line)
+			}
+		}
+	})
+}
