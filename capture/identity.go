@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -89,6 +90,11 @@ func NewIdentifier(o IdentityOptions) (*Identifier, error) {
 		id.keyHeaders = identDefaultKeyHeaders
 	}
 	id.keyHeaders = slices.Clone(id.keyHeaders)
+	for _, h := range id.headers {
+		if IsCredentialHeader(h, id.keyHeaders) {
+			return nil, fmt.Errorf("new identifier: identity header %q carries credentials, which are never recorded: remove it (its key is recorded as caller.key_id)", h)
+		}
+	}
 	for _, p := range o.TrustedProxies {
 		// Addresses are compared unmapped, so an IPv4-mapped prefix is
 		// turned into the IPv4 prefix it stands for.
@@ -319,6 +325,26 @@ func identParseHop(s []byte) (netip.Addr, bool) {
 func (id *Identifier) isTrusted(a netip.Addr) bool {
 	for _, p := range id.trusted {
 		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// credentialHeaders always carry secrets; they are never recorded, whatever
+// the configuration says.
+var credentialHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "x-api-key", "api-key"}
+
+// IsCredentialHeader reports whether the header name carries credentials:
+// one of the fixed credential headers, or a configured API key header.
+func IsCredentialHeader(name string, keyHeaders []string) bool {
+	for _, h := range credentialHeaders {
+		if strings.EqualFold(name, h) {
+			return true
+		}
+	}
+	for _, h := range keyHeaders {
+		if strings.EqualFold(name, h) {
 			return true
 		}
 	}

@@ -293,3 +293,13 @@ func BenchmarkIdentifyAPIKey(b *testing.B) {
 		}
 	}
 }
+
+func TestCredentialHeadersNeverRecorded(t *testing.T) {
+	for _, h := range []string{"authorization", "Cookie", "X-Api-Key", "X-Custom-Key"} {
+		_, err := NewIdentifier(IdentityOptions{Secret: []byte("s"), Headers: []string{"X-User-Id", h},
+			APIKeyHeaders: []string{"Authorization", "x-api-key", "X-Custom-Key"}})
+		if err == nil || !strings.Contains(err.Error(), "carries credentials") {
+			t.Errorf("identity header %q: err %v, want a refusal", h, err)
+		}
+	}
+}

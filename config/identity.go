@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/auditgate/auditgate/capture"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -82,6 +84,11 @@ func (k *checker) identity() {
 	}
 	k.headerNames("identity.api_key_headers", id.APIKeyHeaders)
 	k.headerNames("identity.headers", id.Headers)
+	for i, h := range id.Headers {
+		if capture.IsCredentialHeader(h, id.APIKeyHeaders) {
+			k.report(fmt.Sprintf("identity.headers[%d]", i), h, "%q carries credentials, which are never recorded: remove it (the key is recorded as caller.key_id)", h)
+		}
+	}
 	for i, p := range id.TrustedProxies {
 		if key := fmt.Sprintf("identity.trusted_proxies[%d]", i); !p.IsValid() {
 			k.report(key, "", "empty: give a CIDR such as 10.0.0.0/8 or an address, or remove the entry")

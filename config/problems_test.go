@@ -73,6 +73,11 @@ func TestParseProblems(t *testing.T) {
 			want: []string{`t.yaml:5: tls.require_client_cert: requires tls.client_ca_file: name the CA that signs client certificates`},
 		},
 		{
+			name: "credential header as identity header",
+			src:  route + "identity:\n  headers: [X-User-Id, Cookie]\n",
+			want: []string{`t.yaml:5: identity.headers[1]: "Cookie" carries credentials, which are never recorded: remove it (the key is recorded as caller.key_id)`},
+		},
+		{
 			name: "unknown key listing the known ones",
 			src:  "frobnicate: 1\n",
 			want: []string{`t.yaml:1: frobnicate: unknown key "frobnicate": use one of listen, tls, admin, read_timeout, idle_timeout, shutdown_timeout, max_concurrency, forwarded, log, data_dir, stream, identity, policies, routes`},
