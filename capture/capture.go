@@ -289,6 +289,15 @@ func (sc *scratch) value(r *Redactor, buf *[]byte, v []byte, root, notJSON, cut 
 		notJSON = ""
 	}
 	if gjson.ValidBytes(v) {
+		if !utf8.Valid(v) {
+			// Valid JSON may still carry invalid UTF-8 inside its strings;
+			// a record line is always UTF-8. JSON's own syntax is ASCII,
+			// so replacing the bad bytes keeps the structure.
+			v = bytes.ToValidUTF8(v, []byte("\uFFFD"))
+			if !slices.Contains(sc.flags, FlagInvalidUTF8) {
+				sc.flags = append(sc.flags, FlagInvalidUTF8)
+			}
+		}
 		if r == nil {
 			return v
 		}
@@ -307,7 +316,9 @@ func (sc *scratch) value(r *Redactor, buf *[]byte, v []byte, root, notJSON, cut 
 		*buf = appendBytesString((*buf)[:0], text)
 		return *buf
 	}
-	sc.flags = append(sc.flags, FlagInvalidUTF8)
+	if !slices.Contains(sc.flags, FlagInvalidUTF8) {
+		sc.flags = append(sc.flags, FlagInvalidUTF8)
+	}
 	b := append((*buf)[:0], `{"base64":"`...)
 	b = base64.StdEncoding.AppendEncode(b, v)
 	*buf = append(b, `"}`...)

@@ -3,6 +3,7 @@ package capture
 import (
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzCapture builds records from arbitrary bodies on every profile's
@@ -23,6 +24,9 @@ func FuzzCapture(f *testing.F) {
 		ex := tc.exchange()
 		for _, ro := range []*RouteOptions{nil, {Extract: Extract{Model: "model", Output: "a.b", Decision: "x", Attributes: map[string]string{"g": "request.y"}}}} {
 			line := c.AppendRecord(nil, ex, ro, s)
+			if !utf8.Valid(line) {
+				t.Fatalf("record is not valid UTF-8 for %q %q %q", uri, req, resp)
+			}
 			if !json.Valid(line) {
 				t.Fatalf("invalid record for %q %q %q:\n%s", uri, req, resp, line)
 			}

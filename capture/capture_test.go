@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden records in testdata/golden")
@@ -388,5 +389,24 @@ func TestUnrecognizedAnswersKept(t *testing.T) {
 		if !bytes.Contains(rec.Output, []byte("rror")) && !bytes.Contains(rec.Output, []byte("Bad Gateway")) && !bytes.Contains(rec.Output, []byte("Overloaded")) {
 			t.Errorf("%s %d: output %s, want the answer", tc.uri, tc.status, rec.Output)
 		}
+	}
+}
+
+// TestInvalidUTF8InsideJSON: JSON whose strings hold invalid UTF-8 is
+// recorded as JSON with U+FFFD in their place, and flagged.
+func TestInvalidUTF8InsideJSON(t *testing.T) {
+	c := newTestCapturer(t)
+	tc := exchangeCase{method: "POST", uri: "/v1/chat/completions",
+		req:  "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"caf\xe9 \xff\"}]}",
+		resp: `{"choices":[]}`}
+	line := c.AppendRecord(nil, tc.exchange(), nil, &Settings{Input: true, Output: true})
+	if !utf8.Valid(line) || !json.Valid(line) {
+		t.Fatalf("record is not valid UTF-8 JSON:\n%q", line)
+	}
+	if !bytes.Contains(line, []byte(`"caf\ufffd \ufffd"`)) && !bytes.Contains(line, []byte("caf\uFFFD \uFFFD")) {
+		t.Errorf("invalid bytes not replaced:\n%s", line)
+	}
+	if !bytes.Contains(line, []byte(`"invalid_utf8"`)) {
+		t.Errorf("no invalid_utf8 flag:\n%s", line)
 	}
 }

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"encoding/hex"
 	"strconv"
 	"unicode/utf8"
@@ -124,7 +125,7 @@ func (c *Caller) appendJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"claims":`...)
-		b = append(b, c.Claims...)
+		b = appendRaw(b, c.Claims, "null")
 	}
 	field("cert_subject", c.CertSubject)
 	field("cert_fingerprint", c.CertFingerprint)
@@ -183,10 +184,14 @@ func (u *Usage) appendJSON(b []byte) []byte {
 }
 
 // appendRaw appends a JSON value the record already holds encoded, or
-// empty when there is none.
+// empty when there is none. Bytes that are not valid UTF-8 (JSON allows
+// them inside strings) become U+FFFD, so a record line is always UTF-8.
 func appendRaw(b, raw []byte, empty string) []byte {
 	if len(raw) == 0 {
 		return append(b, empty...)
+	}
+	if !utf8.Valid(raw) {
+		return append(b, bytes.ToValidUTF8(raw, []byte("\uFFFD"))...)
 	}
 	return append(b, raw...)
 }
