@@ -529,3 +529,34 @@ func sseAppendCompact(dst []byte, s string) []byte {
 	}
 	return dst
 }
+
+// scanStream feeds every event of body to handle, stopping after the event
+// handle calls terminal, and returns ErrNotStream (wrapped, naming api) when
+// body is not a stream of the API: not SSE at all, or events but none that
+// handle knew. handle gets the event's data parsed as JSON when it is JSON
+// (parsed false otherwise). A terminal marker that is not the API's own
+// JSON, such as OpenAI's [DONE], counts neither as known nor as foreign.
+func scanStream(body []byte, api string, handle func(ev SSEEvent, root gjson.Result, parsed bool) (known, terminal bool)) (complete bool, err error) {
+	var known, foreign int
+	sc := newSSEScanner(body)
+	for {
+		ev, ok := sc.next()
+		if !ok {
+			break
+		}
+		root, parsed := sseParse(ev.Data)
+		k, terminal := handle(ev, root, parsed)
+		switch {
+		case k:
+			known++
+		case terminal:
+		case len(ev.Data) > 0:
+			foreign++
+		}
+		if terminal {
+			complete = true
+			break
+		}
+	}
+	return complete, sseStreamError(body, api, known, foreign)
+}

@@ -24,31 +24,13 @@ import (
 func ReassembleAnthropic(dst, body []byte) (out []byte, complete bool, err error) {
 	s := antPool.Get().(*antState)
 	defer s.release(len(body))
-	sc := newSSEScanner(body)
-	for {
-		ev, ok := sc.next()
-		if !ok {
-			break
+	complete, err = scanStream(body, "anthropic messages", func(ev SSEEvent, root gjson.Result, parsed bool) (bool, bool) {
+		if !parsed {
+			return false, false
 		}
-		root, ok := sseParse(ev.Data)
-		if !ok {
-			if len(ev.Data) > 0 {
-				s.foreign++
-			}
-			continue
-		}
-		known, terminal := s.event(root, ev.Event)
-		if !known {
-			s.foreign++
-			continue
-		}
-		s.known++
-		if terminal {
-			complete = true
-			break
-		}
-	}
-	if err := sseStreamError(body, "anthropic messages", s.known, s.foreign); err != nil {
+		return s.event(root, ev.Event)
+	})
+	if err != nil {
 		return dst, false, err
 	}
 	return s.appendJSON(dst), complete, nil
@@ -63,12 +45,11 @@ type antState struct {
 	stopReason, stopSeq string
 	// usage is message_start's usage with message_delta's merged over it;
 	// extra holds the message's other keys, such as container.
-	usage, extra   sseKV
-	blocks         []*antBlock
-	idx            sseIndex
-	errv           string
-	scratch        []byte
-	known, foreign int
+	usage, extra sseKV
+	blocks       []*antBlock
+	idx          sseIndex
+	errv         string
+	scratch      []byte
 }
 
 // antBlock is one content block. start is the content_block of its

@@ -37,28 +37,17 @@ var oaiPool = sync.Pool{New: func() any { return new(oaiState) }}
 func reassembleOpenAI(dst, body []byte, chat bool) (out []byte, complete bool, err error) {
 	s := oaiPool.Get().(*oaiState)
 	defer s.release(len(body))
-	sc := newSSEScanner(body)
-	for {
-		ev, ok := sc.next()
-		if !ok {
-			break
-		}
-		if string(bytes.TrimSpace(ev.Data)) == "[DONE]" {
-			complete = true
-			break
-		}
-		root, ok := sseParse(ev.Data)
-		if ok && s.chunk(root, chat) {
-			s.known++
-		} else if len(ev.Data) > 0 {
-			s.foreign++
-		}
-	}
 	api := "openai completion"
 	if chat {
 		api = "openai chat"
 	}
-	if err := sseStreamError(body, api, s.known, s.foreign); err != nil {
+	complete, err = scanStream(body, api, func(ev SSEEvent, root gjson.Result, parsed bool) (bool, bool) {
+		if string(bytes.TrimSpace(ev.Data)) == "[DONE]" {
+			return false, true
+		}
+		return parsed && s.chunk(root, chat), false
+	})
+	if err != nil {
 		return dst, false, err
 	}
 	return s.appendJSON(dst, chat), complete, nil
@@ -70,7 +59,6 @@ type oaiState struct {
 	id, created, model, fingerprint, tier, usage, errv string
 	choices                                            []*oaiChoice
 	idx                                                sseIndex
-	known, foreign                                     int
 }
 
 type oaiChoice struct {

@@ -21,31 +21,13 @@ import (
 func ReassembleOpenAIResponses(dst, body []byte) (out []byte, complete bool, err error) {
 	s := respPool.Get().(*respState)
 	defer s.release(len(body))
-	sc := newSSEScanner(body)
-	for {
-		ev, ok := sc.next()
-		if !ok {
-			break
+	complete, err = scanStream(body, "openai responses", func(ev SSEEvent, root gjson.Result, parsed bool) (bool, bool) {
+		if !parsed {
+			return false, false
 		}
-		root, ok := sseParse(ev.Data)
-		if !ok {
-			if len(ev.Data) > 0 {
-				s.foreign++
-			}
-			continue
-		}
-		known, terminal := s.event(root, ev.Event)
-		if !known {
-			s.foreign++
-			continue
-		}
-		s.known++
-		if terminal {
-			complete = true
-			break
-		}
-	}
-	if err := sseStreamError(body, "openai responses", s.known, s.foreign); err != nil {
+		return s.event(root, ev.Event)
+	})
+	if err != nil {
 		return dst, false, err
 	}
 	if s.final != "" {
@@ -61,10 +43,9 @@ var respPool = sync.Pool{New: func() any { return new(respState) }}
 type respState struct {
 	id, createdAt, model, status, usage string
 	// final is the terminal event's response object.
-	final, errv    string
-	items          []*respItem
-	idx            sseIndex
-	known, foreign int
+	final, errv string
+	items       []*respItem
+	idx         sseIndex
 }
 
 // respItem is one output item. added and done are the item as
