@@ -39,8 +39,10 @@ type Manifest struct {
 	SegmentSHA256 [32]byte // of the segment object as stored (compressed)
 	// Start and End are the segment's records [Start, End).
 	Start, End uint64
-	// FirstTime and LastTime are the times of records Start and End-1.
-	// They need not be ordered: records are timed before being sequenced.
+	// FirstTime and LastTime are the earliest and latest record times in
+	// the segment; every record's time lies between them. (Records are
+	// timed before they are sequenced, so these need not be the times of
+	// records Start and End-1.)
 	FirstTime, LastTime time.Time
 	// SealedAt is when the segment was sealed; trust windows of signing
 	// keys are checked against it.
