@@ -33,6 +33,8 @@ func commands() []command {
 		{"serve", "run the gateway", runServe},
 		{"config", "check a configuration file (config check FILE)", runConfig},
 		{"demo", "run a mock model API and the gateway, send traffic through it, report", runDemo},
+		{"keygen", "write a signing key and its trust file", runKeygen},
+		{"verify", "verify a trail offline: signatures, links, hashes, chain, roots", runVerify},
 		{"mock-upstream", "serve a mock OpenAI/Anthropic/KServe-compatible model API", runMock},
 		{"version", "print the version", runVersion},
 	}
@@ -98,6 +100,24 @@ func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 		return exitUsage, false
 	}
 	return 0, true
+}
+
+// parseInterspersed parses flags that may come before or after positional
+// arguments (auditgate verify URL --trust FILE) and returns the positional
+// ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, int, bool) {
+	var pos []string
+	for {
+		if code, ok := parseFlags(fs, args); !ok {
+			return nil, code, false
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, 0, true
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }
 
 func versionString() string {

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/auditgate/auditgate/worm"
+)
+
+func runKeygen(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("keygen", "keygen --out DIR [--name NAME]", stderr)
+	out := fs.String("out", "", "`directory` to write signing.key (mode 0600) and trust.pub into")
+	name := fs.String("name", "", "key `name` in signatures (default: the host name)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *out == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "auditgate keygen: --out DIR is required")
+		fs.Usage()
+		return exitUsage
+	}
+	if *name == "" {
+		host, _ := os.Hostname()
+		*name = keyName(host)
+	}
+	signing, trust, err := worm.WriteKeyPair(*out, *name)
+	if err != nil {
+		fmt.Fprintf(stderr, "auditgate keygen: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintf(stdout, "signing key: %s (keep it secret; give it to serve --key)\n", signing)
+	fmt.Fprintf(stdout, "trust file:  %s (give it to auditors for verify --trust)\n", trust)
+	return exitOK
+}
+
+// keyName turns a host name into a signed-note key name.
+func keyName(host string) string {
+	var b strings.Builder
+	for _, r := range host {
+		if r > ' ' && r < 0x7f && r != '+' && r != '#' {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 0 {
+		return "auditgate"
+	}
+	return b.String()
+}
+
+func runVerify(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("verify", "verify [--store] URL --trust FILE [--since-checkpoint FILE] [--stream S] [--from T] [--to T] [--prefix P] [--format text|json]", stderr)
+	store := fs.String("store", "", "the trail's store `URL`: file:///path or a plain path (may be given as the argument instead)")
+	trustPath := fs.String("trust", "", "trust `file` pinning the verifier keys (required)")
+	since := fs.String("since-checkpoint", "", "a checkpoint `file` kept earlier: the trail must extend it")
+	stream := fs.String("stream", "", "check only this `stream` (default: every stream found)")
+	prefix := fs.String("prefix", "", "the trail's key `prefix` inside the store")
+	from := fs.String("from", "", "re-hash only segments with records at or after `T` (RFC 3339, or relative like -24h)")
+	to := fs.String("to", "", "re-hash only segments with records at or before `T`")
+	format := fs.String("format", "text", "output `format`: text or json")
+	pos, code, ok := parseInterspersed(fs, args)
+	if !ok {
+		return code
+	}
+	if *store == "" && len(pos) == 1 {
+		*store = pos[0]
+	} else if len(pos) > 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	usage := func(msg string, a ...any) int {
+		fmt.Fprintf(stderr, "auditgate verify: "+msg+"\n", a...)
+		return exitUsage
+	}
+	switch {
+	case *store == "":
+		return usage("give the trail's store: auditgate verify file:///path/to/trail --trust trust.pub")
+	case *trustPath == "":
+		return usage("--trust FILE is required: verification trusts nothing but the keys you pin")
+	case *format != "text" && *format != "json":
+		return usage("--format must be text or json")
+	}
+	now := time.Now()
+	o := worm.VerifyOptions{Prefix: *prefix, Stream: *stream}
+	var err error
+	if o.From, err = parseWhen(*from, now); err != nil {
+		return usage("--from: %v", err)
+	}
+	if o.To, err = parseWhen(*to, now); err != nil {
+		return usage("--to: %v", err)
+	}
+	if o.Trust, err = worm.LoadTrust(*trustPath); err != nil {
+		return usage("%v", err)
+	}
+	if *since != "" {
+		if o.SinceCheckpoint, err = os.ReadFile(*since); err != nil {
+			return usage("read --since-checkpoint: %v", err)
+		}
+	}
+	st, err := worm.OpenStore(*store)
+	if err != nil {
+		return usage("%v", err)
+	}
+	rep, err := worm.Verify(context.Background(), st, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "auditgate verify: %v\n", err)
+		return exitFailure
+	}
+	if *format == "json" {
+		writeVerifyJSON(stdout, rep)
+	} else {
+		writeVerifyText(stdout, rep, *store)
+	}
+	if !rep.OK() {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// parseWhen reads an RFC 3339 time or a duration relative to now ("-24h").
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-11-27T18:00:00Z) nor a duration relative to now (-24h)", s)
+}
+
+func writeVerifyText(w io.Writer, rep *worm.Report, store string) {
+	for _, f := range rep.Findings {
+		fmt.Fprintf(w, "FINDING %s\n", f)
+	}
+	for _, s := range rep.Streams {
+		fmt.Fprintf(w, "stream %s: %d segments, %d records re-hashed, size %d, root %s", s.Stream, s.Segments, s.Records, s.Size, hex.EncodeToString(s.Root[:]))
+		if !s.First.IsZero() {
+			fmt.Fprintf(w, ", %s to %s", s.First.UTC().Format(time.RFC3339), s.Last.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintln(w)
+		for _, f := range s.Findings {
+			fmt.Fprintf(w, "FINDING %s\n", f)
+		}
+	}
+	if rep.OK() {
+		fmt.Fprintf(w, "ok: %s verified: every signature, link, hash, chain and root holds\n", store)
+		return
+	}
+	n := len(rep.Findings)
+	for _, s := range rep.Streams {
+		n += len(s.Findings)
+	}
+	fmt.Fprintf(w, "FAILED: %d finding(s) in %s\n", n, store)
+}
+
+func writeVerifyJSON(w io.Writer, rep *worm.Report) {
+	type finding struct {
+		Stream string `json:"stream,omitempty"`
+		Object string `json:"object,omitempty"`
+		Code   string `json:"code"`
+		Msg    string `json:"message"`
+	}
+	type stream struct {
+		Stream   string    `json:"stream"`
+		Segments uint64    `json:"segments"`
+		Records  uint64    `json:"records_rehashed"`
+		Size     uint64    `json:"size"`
+		Root     string    `json:"root"`
+		First    string    `json:"first_time,omitempty"`
+		Last     string    `json:"last_time,omitempty"`
+		Findings []finding `json:"findings"`
+	}
+	conv := func(fs []worm.Finding) []finding {
+		out := []finding{}
+		for _, f := range fs {
+			out = append(out, finding{f.Stream, f.Object, f.Code, f.Msg})
+		}
+		return out
+	}
+	out := struct {
+		OK       bool      `json:"ok"`
+		Streams  []stream  `json:"streams"`
+		Findings []finding `json:"findings"`
+	}{OK: rep.OK(), Streams: []stream{}, Findings: conv(rep.Findings)}
+	for _, s := range rep.Streams {
+		js := stream{Stream: s.Stream, Segments: s.Segments, Records: s.Records, Size: s.Size,
+			Root: hex.EncodeToString(s.Root[:]), Findings: conv(s.Findings)}
+		if !s.First.IsZero() {
+			js.First, js.Last = s.First.UTC().Format(worm.TimeLayout), s.Last.UTC().Format(worm.TimeLayout)
+		}
+		out.Streams = append(out.Streams, js)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(out)
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditgate/auditgate/worm"
+)
+
+// sealTrail writes a small trail of two segments into dir with the key
+// from keyDir, as the gateway will.
+func sealTrail(t *testing.T, dir, keyDir string) {
+	t.Helper()
+	signer, err := worm.LoadSigner(filepath.Join(keyDir, worm.SigningKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := worm.OpenStore("file://" + dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &worm.Sealer{Store: st, Signer: signer}
+	state := worm.SealState{Stream: "gw-test"}
+	base := time.Date(2026, 11, 27, 18, 0, 0, 0, time.UTC)
+	for seg := 0; seg < 2; seg++ {
+		var lines [][]byte
+		for i := 0; i < 5; i++ {
+			ts := base.Add(time.Duration(seg*5+i) * time.Second).Format(worm.TimeLayout)
+			lines = append(lines, []byte(fmt.Sprintf(`{"v":1,"id":"r%d","time":"%s","kind":"inference","stream":"gw-test"}`, seg*5+i, ts)))
+		}
+		first := base.Add(time.Duration(seg*5) * time.Second)
+		if state, err = s.Seal(context.Background(), state, lines, first, first.Add(4*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestKeygenAndVerify(t *testing.T) {
+	keys, trail := t.TempDir(), t.TempDir()
+	out, errOut, code := runCmd(t, "keygen", "--out", keys, "--name", "gw-test")
+	if code != 0 || !strings.Contains(out, worm.SigningKeyFile) {
+		t.Fatalf("keygen: exit %d %s %s", code, out, errOut)
+	}
+	if fi, err := os.Stat(filepath.Join(keys, worm.SigningKeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("signing key mode: %v %v", fi, err)
+	}
+	if _, errOut, code := runCmd(t, "keygen", "--out", keys); code != exitFailure || !strings.Contains(errOut, "exist") {
+		t.Errorf("keygen over existing keys: exit %d %s", code, errOut)
+	}
+	sealTrail(t, trail, keys)
+	trust := filepath.Join(keys, worm.TrustFile)
+
+	out, _, code = runCmd(t, "verify", "file://"+trail, "--trust", trust)
+	if code != 0 || !strings.Contains(out, "stream gw-test: 2 segments, 10 records re-hashed, size 10") || !strings.Contains(out, "ok: ") {
+		t.Fatalf("verify honest trail: exit %d\n%s", code, out)
+	}
+	out, _, code = runCmd(t, "verify", "--store", trail, "--trust", trust, "--format", "json")
+	var rep struct {
+		OK      bool
+		Streams []struct{ Size uint64 }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || len(rep.Streams) != 1 || rep.Streams[0].Size != 10 {
+		t.Fatalf("verify --format json: exit %d %v\n%s", code, err, out)
+	}
+
+	// Delete a manifest: verify names it and exits 1.
+	manifest := filepath.Join(trail, "gw-test", "manifest", "00000000000000000005")
+	os.Chmod(manifest, 0o644)
+	if err := os.Remove(manifest); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = runCmd(t, "verify", trail, "--trust", trust)
+	if code != exitFailure || !strings.Contains(out, "FINDING") || !strings.Contains(out, "gw-test/manifest/00000000000000000005") {
+		t.Fatalf("verify tampered trail: exit %d\n%s", code, out)
+	}
+
+	// Usage errors exit 2.
+	for _, args := range [][]string{{"verify", trail}, {"verify", "--trust", trust}, {"verify", trail, "--trust", trust, "--from", "yesterday"}} {
+		if _, errOut, code := runCmd(t, args...); code != exitUsage {
+			t.Errorf("%v: exit %d %s", args, code, errOut)
+		}
+	}
+}
