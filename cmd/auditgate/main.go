@@ -35,6 +35,10 @@ func commands() []command {
 		{"demo", "run a mock model API and the gateway, send traffic through it, report", runDemo},
 		{"keygen", "write a signing key and its trust file", runKeygen},
 		{"verify", "verify a trail offline: signatures, links, hashes, chain, roots", runVerify},
+		{"show", "print one record of a trail (show ID --store URL)", runShow},
+		{"search", "list the records of a trail that match filters", runSearch},
+		{"prove", "write a proof that one record is in the trail (prove ID --store URL)", runProve},
+		{"verify-proof", "check a record proof offline (verify-proof FILE --trust FILE)", runVerifyProof},
 		{"mock-upstream", "serve a mock OpenAI/Anthropic/KServe-compatible model API", runMock},
 		{"version", "print the version", runVersion},
 	}
