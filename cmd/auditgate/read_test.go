@@ -26,15 +26,8 @@ func richID(t time.Time, seq int) string {
 // and two callers. It returns the records' ids in order.
 func sealRichTrail(t *testing.T, dir, keyDir string) []string {
 	t.Helper()
-	signer, err := worm.LoadSigner(filepath.Join(keyDir, worm.SigningKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := worm.OpenStore("file://" + dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &worm.Sealer{Store: st, Signer: signer}
+	s := newTestSealer(t, dir, keyDir)
+	var err error
 	state := worm.SealState{Stream: "gw-rich"}
 	base := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	var ids []string

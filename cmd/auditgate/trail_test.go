@@ -13,9 +13,8 @@ import (
 	"github.com/auditgate/auditgate/worm"
 )
 
-// sealTrail writes a small trail of two segments into dir with the key
-// from keyDir, as the gateway will.
-func sealTrail(t *testing.T, dir, keyDir string) {
+// newTestSealer seals into the file store at dir with the key in keyDir.
+func newTestSealer(t *testing.T, dir, keyDir string) *worm.Sealer {
 	t.Helper()
 	signer, err := worm.LoadSigner(filepath.Join(keyDir, worm.SigningKeyFile))
 	if err != nil {
@@ -25,7 +24,15 @@ func sealTrail(t *testing.T, dir, keyDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &worm.Sealer{Store: st, Signer: signer}
+	return &worm.Sealer{Store: st, Signer: signer}
+}
+
+// sealTrail writes a small trail of two segments into dir with the key
+// from keyDir, as the gateway will.
+func sealTrail(t *testing.T, dir, keyDir string) {
+	t.Helper()
+	s := newTestSealer(t, dir, keyDir)
+	var err error
 	state := worm.SealState{Stream: "gw-test"}
 	base := time.Date(2026, 11, 27, 18, 0, 0, 0, time.UTC)
 	for seg := 0; seg < 2; seg++ {
