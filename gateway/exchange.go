@@ -108,16 +108,21 @@ func (t *tee) reset(b *Body) {
 	}
 }
 
-func (t *tee) write(p []byte, max int) {
+func (t *tee) write(p []byte, limit int) {
 	if len(p) == 0 {
 		return
 	}
 	b := t.b
 	t.h.Write(p)
 	b.Size += int64(len(p))
-	if room := max - len(b.Data); room > 0 {
+	if room := limit - len(b.Data); room > 0 {
 		if room > len(p) {
 			room = len(p)
+		}
+		if len(b.Data)+room > cap(b.Data) {
+			// Double up to the cap: append's 1.25x growth past 256 bytes
+			// would allocate about five times the cap on the way to it.
+			b.Data = slices.Grow(b.Data, min(max(2*cap(b.Data), len(b.Data)+room), limit)-len(b.Data))
 		}
 		b.Data = append(b.Data, p[:room]...)
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/auditgate/auditgate/capture"
 )
@@ -159,8 +160,14 @@ func TestLargeBodiesWithCapture(t *testing.T) {
 	}
 	n, _ := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+	select {
+	case <-sink.more:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no record within 10 s")
+	}
+	grew := allocated() - before // before the test's own decoding of the record
+	sink.more <- struct{}{}
 	rec, line := sink.next(t)
-	grew := allocated() - before
 	if n != largeBody {
 		t.Fatalf("client got %d bytes", n)
 	}
@@ -171,7 +178,7 @@ func TestLargeBodiesWithCapture(t *testing.T) {
 		t.Errorf("record of %d bytes for capped bodies", len(line))
 	}
 	t.Logf("process allocated %.1f MiB while moving and recording 2 x %d MiB; record %d KiB", float64(grew)/(1<<20), largeBody>>20, len(line)>>10)
-	if grew > largeBody/2 {
+	if grew > largeBody*3/4 { // one body held whole is 50 MiB more
 		t.Errorf("process allocated %d bytes: a body is being held whole", grew)
 	}
 }
