@@ -54,6 +54,12 @@ type Sealer struct {
 // already stored with other records makes Put fail with ErrConflict before
 // anything is signed.
 func (s *Sealer) Seal(ctx context.Context, st SealState, lines [][]byte, firstTime, lastTime time.Time) (SealState, error) {
+	return s.SealHashed(ctx, st, lines, nil, firstTime, lastTime)
+}
+
+// SealHashed is Seal for a caller that has the lines' leaf hashes already;
+// leaves[i] must be LeafHash(lines[i]). With nil leaves it computes them.
+func (s *Sealer) SealHashed(ctx context.Context, st SealState, lines [][]byte, leaves [][32]byte, firstTime, lastTime time.Time) (SealState, error) {
 	if s.Store == nil || s.Signer == nil {
 		return st, errors.New("seal: sealer has no store or no signer")
 	}
@@ -78,10 +84,16 @@ func (s *Sealer) Seal(ctx context.Context, st SealState, lines [][]byte, firstTi
 	if len(lines) == 0 {
 		return st, fmt.Errorf("seal stream %s at %d: no records", st.Stream, start)
 	}
-	leaves := make([][32]byte, len(lines))
-	for i, line := range lines {
-		leaves[i] = LeafHash(line)
-		tree.Append(leaves[i])
+	if leaves == nil {
+		leaves = make([][32]byte, len(lines))
+		for i, line := range lines {
+			leaves[i] = LeafHash(line)
+		}
+	} else if len(leaves) != len(lines) {
+		return st, fmt.Errorf("seal stream %s at %d: %d leaf hashes for %d records", st.Stream, start, len(leaves), len(lines))
+	}
+	for _, leaf := range leaves {
+		tree.Append(leaf)
 	}
 	end := tree.Size()
 	seg, err := EncodeSegment(nil, lines)

@@ -1,0 +1,514 @@
+package worm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// abandon stops the appender as a crash would: no stop event, no final
+// fsync, no clean marker.
+func (a *Appender) abandon() {
+	a.abandoned.Store(true)
+	a.closing.Store(true)
+	close(a.stop)
+	<-a.seqDone
+	close(a.sealStop)
+	<-a.sealDone
+	a.unlock()
+}
+
+type appendFixture struct {
+	t     *testing.T
+	key   testKey
+	store Store
+	spool string
+}
+
+func newAppendFixture(t *testing.T) *appendFixture {
+	return &appendFixture{t: t, key: newTestKey(t, "gw-test"), store: NewMemStore(), spool: t.TempDir()}
+}
+
+func (f *appendFixture) options() AppenderOptions {
+	return AppenderOptions{
+		Stream: "s1", Spool: f.spool,
+		Sealer:        &Sealer{Store: f.store, Signer: f.key.signer},
+		RetryInterval: 10 * time.Millisecond,
+	}
+}
+
+func (f *appendFixture) open(o AppenderOptions) *Appender {
+	f.t.Helper()
+	a, err := OpenAppender(context.Background(), o)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return a
+}
+
+func (f *appendFixture) close(a *Appender) {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Close(ctx); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// verify checks the whole trail and returns its records.
+func (f *appendFixture) verify() []map[string]any {
+	f.t.Helper()
+	trust, err := ParseTrust("test", []byte(f.key.vkey+"\n"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	rep := vtVerify(f.t, f.store, VerifyOptions{Trust: trust})
+	if !rep.OK() {
+		f.t.Fatalf("trail does not verify: %v", rep.all())
+	}
+	var recs []map[string]any
+	r := &Reader{Store: f.store}
+	err = r.Scan(context.Background(), Filter{}, func(stream string, index uint64, line []byte) error {
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			return err
+		}
+		if uint64(len(recs)) != index {
+			return fmt.Errorf("record %d comes at position %d", index, len(recs))
+		}
+		recs = append(recs, m)
+		return nil
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return recs
+}
+
+var appendTestID atomic.Uint64
+
+func testRecord(route string) []byte {
+	n := appendTestID.Add(1)
+	return fmt.Appendf(nil, `{"v":1,"id":"rec-%d","time":%q,"kind":"inference","stream":"s1","route":%q,"body":%q}`,
+		n, time.Now().UTC().Format(TimeLayout), route, strings.Repeat("x", 200))
+}
+
+func kinds(recs []map[string]any) map[string]int {
+	m := map[string]int{}
+	for _, r := range recs {
+		m[r["kind"].(string)]++
+	}
+	return m
+}
+
+func TestAppenderWritesAVerifiableTrail(t *testing.T) {
+	f := newAppendFixture(t)
+	o := f.options()
+	o.MaxRecords = 10
+	a := f.open(o)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				var err error
+				if g%2 == 0 {
+					err = a.Append(testRecord("async"))
+				} else {
+					err = a.AppendSync(context.Background(), testRecord("strict"))
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	f.close(a)
+	recs := f.verify()
+	k := kinds(recs)
+	if k["inference"] != 100 || k["event"] != 2 || k["gap"] != 0 {
+		t.Errorf("kinds %v, want 100 inference and 2 events", k)
+	}
+	if got := recs[0]["event"].(map[string]any)["name"]; got != "trail.start" {
+		t.Errorf("first record is %v, want the start event", recs[0])
+	}
+	if got := recs[len(recs)-1]["event"].(map[string]any)["name"]; got != "trail.stop" {
+		t.Errorf("last record is %v, want the stop event", recs[len(recs)-1])
+	}
+	mans, _ := (&Reader{Store: f.store}).Manifests(context.Background(), "s1")
+	if len(mans) < 11 {
+		t.Errorf("%d segments for 102 records at 10 per segment", len(mans))
+	}
+	for _, m := range mans {
+		if m.End-m.Start > 10 {
+			t.Errorf("segment [%d, %d) holds more than MaxRecords", m.Start, m.End)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(f.spool, cleanMarker)); err != nil {
+		t.Errorf("no clean marker after Close: %v", err)
+	}
+	if files, _ := spoolFiles(f.spool); len(files) != 0 {
+		t.Errorf("spool files left after a clean close: %v", files)
+	}
+	st := a.Stats()
+	if st.Appended != 102 || st.Sealed != 102 || st.Lost != 0 || st.PendingSegments != 0 {
+		t.Errorf("stats %+v", st)
+	}
+
+	// A clean restart continues the stream with no gap.
+	a = f.open(f.options())
+	if err := a.Append(testRecord("again")); err != nil {
+		t.Fatal(err)
+	}
+	f.close(a)
+	recs = f.verify()
+	if k := kinds(recs); k["inference"] != 101 || k["gap"] != 0 || k["event"] != 4 {
+		t.Errorf("after a clean restart: kinds %v", k)
+	}
+}
+
+func TestAppendSyncIsOnDiskWhenItReturns(t *testing.T) {
+	f := newAppendFixture(t)
+	o := f.options()
+	var syncs atomic.Int64
+	o.OpenFile = func(name string) (SpoolFile, error) {
+		file, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		return &hookFile{File: file, onSync: func() { syncs.Add(1) }}, err
+	}
+	o.CommitInterval = time.Hour // only AppendSync fsyncs
+	a := f.open(o)
+	defer f.close(a)
+	before := syncs.Load()
+	line := testRecord("strict")
+	if err := a.AppendSync(context.Background(), line); err != nil {
+		t.Fatal(err)
+	}
+	if syncs.Load() == before {
+		t.Fatal("AppendSync returned before any fsync")
+	}
+	data, _ := os.ReadFile(filepath.Join(f.spool, spoolName(0)))
+	if !strings.Contains(string(data), string(line)+"\n") {
+		t.Errorf("the spool file does not hold the record after AppendSync")
+	}
+	// Append alone does not fsync until the commit interval.
+	before = syncs.Load()
+	if err := a.Append(testRecord("async")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if syncs.Load() != before {
+		t.Errorf("Append fsynced before its commit interval")
+	}
+}
+
+// hookFile wraps a spool file to count fsyncs or inject failures.
+type hookFile struct {
+	*os.File
+	onSync func()
+	fail   *atomic.Bool
+	// While block is set, writes wait for release to close.
+	block   *atomic.Bool
+	release chan struct{}
+}
+
+func (h *hookFile) Write(p []byte) (int, error) {
+	if h.block != nil && h.block.Load() {
+		<-h.release
+	}
+	if h.fail != nil && h.fail.Load() {
+		// A partial write, as a full disk gives.
+		n, _ := h.File.Write(p[:len(p)/2])
+		return n, errors.New("no space left on device")
+	}
+	return h.File.Write(p)
+}
+
+func (h *hookFile) Sync() error {
+	if h.fail != nil && h.fail.Load() {
+		return errors.New("input/output error")
+	}
+	if h.onSync != nil {
+		h.onSync()
+	}
+	return h.File.Sync()
+}
+
+func TestAppenderRecoversFromACrash(t *testing.T) {
+	f := newAppendFixture(t)
+	o := f.options()
+	o.MaxRecords = 7
+	a := f.open(o)
+	for range 30 {
+		if err := a.AppendSync(context.Background(), testRecord("before")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.abandon()
+	if _, err := os.Stat(filepath.Join(f.spool, cleanMarker)); err == nil {
+		t.Fatal("a crash left the clean marker")
+	}
+	// The crash tore the last line of the open segment.
+	files, _ := spoolFiles(f.spool)
+	if len(files) == 0 {
+		t.Fatal("no spool file after the crash")
+	}
+	last := filepath.Join(f.spool, spoolName(files[len(files)-1]))
+	torn := `{"v":1,"id":"torn","time":"2026-`
+	fh, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.WriteString(torn)
+	fh.Close()
+
+	a = f.open(o)
+	if err := a.Append(testRecord("after")); err != nil {
+		t.Fatal(err)
+	}
+	f.close(a)
+	recs := f.verify()
+	k := kinds(recs)
+	if k["inference"] != 31 || k["gap"] != 1 {
+		t.Fatalf("kinds %v: want 31 inference records and one gap", k)
+	}
+	var gap map[string]any
+	for _, r := range recs {
+		if r["kind"] == "gap" {
+			gap = r["gap"].(map[string]any)
+		}
+	}
+	if gap["reason"] != "unclean_shutdown" || gap["torn_bytes"] != float64(len(torn)) || gap["after"] != float64(30) {
+		t.Errorf("gap record %v: want unclean_shutdown after record 30 with %d torn bytes", gap, len(torn))
+	}
+}
+
+func TestAppenderResealsAfterACrashBetweenSealAndState(t *testing.T) {
+	f := newAppendFixture(t)
+	o := f.options()
+	a := f.open(o)
+	for range 5 {
+		a.AppendSync(context.Background(), testRecord("x"))
+	}
+	// Seal the open segment by hand, as the crashed run did, without
+	// persisting the state or removing the spool file.
+	a.abandon()
+	r, err := recoverSpoolFile(filepath.Join(f.spool, spoolName(0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Sealer.Seal(context.Background(), SealState{Stream: "s1"}, r.lines, r.first, r.last); err != nil {
+		t.Fatal(err)
+	}
+	a = f.open(o)
+	f.close(a)
+	if k := kinds(f.verify()); k["inference"] != 5 || k["gap"] != 1 {
+		t.Errorf("kinds %v", k)
+	}
+}
+
+func TestAppenderSpoolFailure(t *testing.T) {
+	f := newAppendFixture(t)
+	o := f.options()
+	var fail atomic.Bool
+	o.OpenFile = func(name string) (SpoolFile, error) {
+		file, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		return &hookFile{File: file, fail: &fail}, err
+	}
+	o.RetryInterval = 20 * time.Millisecond
+	a := f.open(o)
+	for range 3 {
+		if err := a.AppendSync(context.Background(), testRecord("ok")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail.Store(true)
+	err := a.AppendSync(context.Background(), testRecord("fails"))
+	if !errors.Is(err, ErrTrailDown) {
+		t.Fatalf("AppendSync on a failing disk: %v, want ErrTrailDown", err)
+	}
+	if err := a.Ready(); !errors.Is(err, ErrTrailDown) {
+		t.Errorf("Ready while the spool fails: %v", err)
+	}
+	refused := 1
+	for range 4 {
+		if err := a.Append(testRecord("refused")); !errors.Is(err, ErrTrailDown) {
+			t.Errorf("Append while down: %v", err)
+		}
+		refused++
+	}
+	fail.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Ready() != nil && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := a.Ready(); err != nil {
+		t.Fatalf("still down after the disk recovered: %v", err)
+	}
+	if err := a.AppendSync(context.Background(), testRecord("ok")); err != nil {
+		t.Fatal(err)
+	}
+	f.close(a)
+	recs := f.verify()
+	var gaps []map[string]any
+	for _, r := range recs {
+		if r["kind"] == "gap" {
+			gaps = append(gaps, r["gap"].(map[string]any))
+		}
+	}
+	if len(gaps) != 1 || gaps[0]["reason"] != "trail_failure" || gaps[0]["lost"] != float64(refused) {
+		t.Fatalf("gap records %v: want one trail_failure with lost=%d", gaps, refused)
+	}
+	if k := kinds(recs); k["inference"] != 4 {
+		t.Errorf("kinds %v: want the 4 records written while the disk worked", k)
+	}
+	if st := a.Stats(); st.Lost != uint64(refused) || st.SpoolErrors == 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestAppenderPushback(t *testing.T) {
+	f := newAppendFixture(t)
+	o := f.options()
+	var block atomic.Bool
+	release := make(chan struct{})
+	o.OpenFile = func(name string) (SpoolFile, error) {
+		file, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		return &hookFile{File: file, block: &block, release: release}, err
+	}
+	o.QueueRecords = 8
+	a := f.open(o)
+	block.Store(true)
+	// The first record blocks the sequencer in Write; the queue then fills.
+	var pushed, queued int
+	for range 20 {
+		switch err := a.Append(testRecord("x")); {
+		case errors.Is(err, ErrPushback):
+			pushed++
+		case err == nil:
+			queued++
+		default:
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if pushed == 0 {
+		t.Fatal("a full queue took every record")
+	}
+	if err := a.Ready(); !errors.Is(err, ErrPushback) {
+		t.Errorf("Ready with a full queue: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	err := a.AppendWait(ctx, testRecord("w"))
+	cancel()
+	if !errors.Is(err, ErrPushback) && !errors.Is(err, context.DeadlineExceeded) {
+		// The byte budget is not the limit here, so AppendWait fails on the
+		// record count like Append.
+		t.Errorf("AppendWait on a full queue: %v", err)
+	}
+	block.Store(false)
+	close(release)
+	f.close(a)
+	recs := f.verify()
+	k := kinds(recs)
+	if k["inference"] != queued {
+		t.Errorf("%d inference records in the trail, %d accepted", k["inference"], queued)
+	}
+	if k["gap"] != 1 {
+		t.Errorf("kinds %v: want a gap record for the refused records", k)
+	}
+}
+
+func TestAppenderHeartbeatAndAge(t *testing.T) {
+	f := newAppendFixture(t)
+	o := f.options()
+	o.Heartbeat = 20 * time.Millisecond
+	o.MaxAge = 50 * time.Millisecond
+	a := f.open(o)
+	time.Sleep(300 * time.Millisecond)
+	if st := a.Stats(); st.Seals == 0 {
+		t.Errorf("no segment sealed by age: %+v", st)
+	}
+	f.close(a)
+	recs := f.verify()
+	if k := kinds(recs); k["heartbeat"] < 3 {
+		t.Errorf("kinds %v: want heartbeats every 20ms for 300ms", k)
+	}
+	for _, r := range recs {
+		if r["kind"] == "heartbeat" && r["heartbeat"].(map[string]any)["every_ms"] != float64(20) {
+			t.Errorf("heartbeat %v", r)
+		}
+	}
+}
+
+func TestAppenderStoreOutage(t *testing.T) {
+	f := newAppendFixture(t)
+	flaky := &flakyStore{Store: f.store}
+	flaky.down.Store(true)
+	o := f.options()
+	o.Sealer.Store = flaky
+	o.MaxRecords = 3
+	a := f.open(o)
+	for range 10 {
+		if err := a.Append(testRecord("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	err := a.Close(ctx)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "left unsealed") {
+		t.Fatalf("Close with the store down: %v", err)
+	}
+	flaky.down.Store(false)
+	a = f.open(o)
+	f.close(a)
+	if k := kinds(f.verify()); k["inference"] != 10 || k["gap"] != 0 {
+		t.Errorf("kinds %v", k)
+	}
+}
+
+type flakyStore struct {
+	Store
+	down atomic.Bool
+}
+
+func (s *flakyStore) Put(ctx context.Context, key string, data []byte) error {
+	if s.down.Load() {
+		return errors.New("connection refused")
+	}
+	return s.Store.Put(ctx, key, data)
+}
+
+func TestOpenAppenderRefuses(t *testing.T) {
+	f := newAppendFixture(t)
+	a := f.open(f.options())
+	if _, err := OpenAppender(context.Background(), f.options()); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("second appender on one spool: %v", err)
+	}
+	f.close(a)
+
+	// A fresh spool for a stream the store already holds.
+	o := f.options()
+	o.Spool = t.TempDir()
+	if _, err := OpenAppender(context.Background(), o); err == nil || !strings.Contains(err.Error(), "already holds stream s1") {
+		t.Errorf("new spool over an existing stream: %v", err)
+	}
+
+	a = f.open(f.options())
+	defer f.close(a)
+	for _, bad := range []string{``, `[1]`, `{"v":1}`, `{"v":1,"time":"yesterday"}`, "{\"time\":\"2026-01-01T00:00:00Z\",\n\"a\":1}", "{\"time\":\"2026-01-01T00:00:00Z\",\"a\":\"\xff\"}"} {
+		if err := a.Append([]byte(bad)); !errors.Is(err, ErrBadRecord) {
+			t.Errorf("Append(%q) = %v, want ErrBadRecord", bad, err)
+		}
+	}
+}
