@@ -87,6 +87,27 @@ func (c *Capturer) AppendRecord(dst []byte, ex *Exchange, ro *RouteOptions, s *S
 	return dst
 }
 
+// AppendRequestRecord builds the record of a request about to be
+// forwarded — caller, model and input, no response — with kind "request",
+// and appends its JSON line to dst. Strict durability makes it durable
+// before the request goes upstream; the inference record follows with the
+// same id.
+func (c *Capturer) AppendRequestRecord(dst []byte, ex *Exchange, ro *RouteOptions, s *Settings) []byte {
+	sc := scratchPool.Get().(*scratch)
+	rs := *s
+	rs.Output = false
+	var req Exchange
+	req.AuditID, req.Start, req.Route, req.Policy = ex.AuditID, ex.Start, ex.Route, ex.Policy
+	req.Method, req.Host, req.URI, req.ClientAddr = ex.Method, ex.Host, ex.URI, ex.ClientAddr
+	req.TLS, req.PeerCertificate = ex.TLS, ex.PeerCertificate
+	req.RequestHeaders, req.RequestBody = ex.RequestHeaders, ex.RequestBody
+	rec := c.build(&req, ro, &rs, sc)
+	rec.Kind = KindRequest
+	dst = rec.AppendJSON(dst)
+	scratchPool.Put(sc)
+	return dst
+}
+
 // Build returns the exchange's record. Its byte slices are copies the
 // caller may keep.
 func (c *Capturer) Build(ex *Exchange, ro *RouteOptions, s *Settings) Record {

@@ -57,9 +57,16 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = r.Usage.appendJSON(b)
 	b = append(b, `,"request_sha256":"`...)
 	b = hex.AppendEncode(b, r.RequestSHA256[:])
-	b = append(b, `","response_sha256":"`...)
-	b = hex.AppendEncode(b, r.ResponseSHA256[:])
-	b = append(b, `","truncated":`...)
+	b = append(b, `","response_sha256":`...)
+	if r.Kind == KindRequest {
+		// Written before forwarding: there is no response yet.
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = hex.AppendEncode(b, r.ResponseSHA256[:])
+		b = append(b, '"')
+	}
+	b = append(b, `,"truncated":`...)
 	b = strconv.AppendBool(b, r.Truncated)
 	b = append(b, `,"flags":[`...)
 	for i, f := range r.Flags {

@@ -114,6 +114,8 @@ const (
 	OutcomeUpstreamBusy                       // the route's connection limit; 503
 	OutcomeUpstreamBroken                     // the response body broke off
 	OutcomeClientGone                         // the client left before the whole response reached it
+	OutcomeTrailUnavailable                   // the trail could not take the record and the policy fails closed; 503
+	OutcomeStrictTooLarge                     // strict durability: the body is over the capture cap it is buffered to; 413
 )
 
 var outcomeNames = [...]string{
@@ -125,6 +127,8 @@ var outcomeNames = [...]string{
 	OutcomeUpstreamBusy:        "upstream_busy",
 	OutcomeUpstreamBroken:      "upstream_broken",
 	OutcomeClientGone:          "client_gone",
+	OutcomeTrailUnavailable:    "trail_unavailable",
+	OutcomeStrictTooLarge:      "strict_body_too_large",
 }
 
 // NumOutcomes is the number of outcomes, for tables indexed by Outcome.

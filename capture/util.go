@@ -19,6 +19,10 @@ func outcomeMessage(o Outcome) string {
 		return "the upstream's response broke off"
 	case OutcomeClientGone:
 		return "the client went away before the whole response reached it"
+	case OutcomeTrailUnavailable:
+		return "the trail could not take records and the policy fails closed"
+	case OutcomeStrictTooLarge:
+		return "strict durability: the request body exceeded the capture limit it is buffered to"
 	}
 	return ""
 }

@@ -1,9 +1,14 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"sync"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/gjson"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
 	"github.com/auditgate/auditgate/capture"
@@ -18,13 +23,16 @@ type audit struct {
 	// set's decisions are fixed, so this grows to their number and stops.
 	settings sync.Map // *policy.Decision -> *capture.Settings
 	lines    sync.Pool
+	// strictFailures counts strict request records the trail did not take.
+	strictFailures prometheus.Counter
 }
 
-func newAudit(o *AuditOptions) *audit {
-	if o == nil || o.Capturer == nil || o.Sink == nil {
+func newAudit(o *AuditOptions, m *metrics) *audit {
+	if o == nil || o.Capturer == nil || o.Trail == nil {
 		return nil
 	}
-	return &audit{AuditOptions: *o, lines: sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}}
+	return &audit{AuditOptions: *o, strictFailures: m.strictErrors,
+		lines: sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}}
 }
 
 // record decides the exchange's policy, builds its record and hands it to
@@ -43,7 +51,10 @@ func (a *audit) record(g *Gateway, rt *route, ex *Exchange) {
 	s := a.settingsFor(d)
 	bp := a.lines.Get().(*[]byte)
 	line := a.Capturer.AppendRecord((*bp)[:0], &ex.Exchange, ro, s)
-	if err := a.Sink.WriteRecord(line); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), recordWait)
+	err := a.Trail.AppendWait(ctx, line)
+	cancel()
+	if err != nil {
 		g.m.recordErrors.Inc()
 		if ce := g.log.Check(zap.ErrorLevel, "record not written"); ce != nil {
 			ce.Write(zap.Stringer("audit_id", ex.AuditID), zap.Error(err))
@@ -52,6 +63,72 @@ func (a *audit) record(g *Gateway, rt *route, ex *Exchange) {
 	g.m.records.WithLabelValues(d.Level.String()).Inc()
 	*bp = line
 	a.lines.Put(bp)
+}
+
+// recordWait bounds how long a finished exchange's record waits for room
+// in the trail's queue, and strictWait how long a strict request waits for
+// its record to be durable. Past either, the record counts as lost (and a
+// strict request is refused when its policy fails closed).
+const (
+	recordWait = 10 * time.Second
+	strictWait = 10 * time.Second
+)
+
+// admit runs before a request is forwarded. It refuses the request with
+// 503 while the trail cannot take records and the request's policy fails
+// closed, and under strict durability it reads the whole body (up to
+// maxBody, 413 beyond) and makes the request record durable first.
+//
+// Policy rules on the requested model see it here only when the body has
+// been read: bodies of up to 64 KiB, and every body under strict
+// durability.
+func (a *audit) admit(ctx *fasthttp.RequestCtx, rt *route, ex *Exchange, req *fasthttp.Request, rs **requestStream, maxBody int64) (Outcome, bool) {
+	ready := a.Trail.Ready()
+	d := a.decide(rt.Policy, ex)
+	if d.Level == policy.LevelNone {
+		return OutcomeOK, true
+	}
+	closed := d.OnTrailFailure == policy.FailClosed
+	if ready != nil {
+		if closed {
+			return OutcomeTrailUnavailable, false
+		}
+		return OutcomeOK, true // open: forwarded; the lost record is counted
+	}
+	if d.Durability != policy.DurabilityStrict {
+		return OutcomeOK, true
+	}
+	if s := *rs; s != nil {
+		switch err := ex.reqTee.readAll(s.src, maxBody); {
+		case errors.Is(err, errStrictTooLarge):
+			return OutcomeStrictTooLarge, false
+		case err != nil:
+			return OutcomeClientGone, false
+		}
+		req.SetBodyRaw(ex.RequestBody.Data)
+		*rs = nil
+		if a.Policies != nil && a.Policies.NeedsModel(rt.Policy) {
+			if d = a.decide(rt.Policy, ex); d.Level == policy.LevelNone || d.Durability != policy.DurabilityStrict {
+				return OutcomeOK, true
+			}
+			closed = d.OnTrailFailure == policy.FailClosed
+		}
+	}
+	ex.reqTee.finish(true)
+	bp := a.lines.Get().(*[]byte)
+	line := a.Capturer.AppendRequestRecord((*bp)[:0], &ex.Exchange, &rt.Capture, a.settingsFor(d))
+	wctx, cancel := context.WithTimeout(ctx, strictWait)
+	err := a.Trail.AppendSync(wctx, line)
+	cancel()
+	*bp = line
+	a.lines.Put(bp)
+	if err != nil {
+		a.strictFailures.Inc()
+		if closed {
+			return OutcomeTrailUnavailable, false
+		}
+	}
+	return OutcomeOK, true
 }
 
 // decide finds the exchange's policy decision, reading the caller and the

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -24,13 +25,31 @@ import (
 // memSink keeps every record line.
 type memSink struct {
 	mu    sync.Mutex
+	down  error // what Ready and AppendSync return
+	read  int   // lines returned by next
 	lines [][]byte
 	more  chan struct{}
 }
 
 func newMemSink() *memSink { return &memSink{more: make(chan struct{}, 1024)} }
 
-func (s *memSink) WriteRecord(line []byte) error {
+func (s *memSink) Ready() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.down
+}
+
+func (s *memSink) AppendSync(ctx context.Context, line []byte) error {
+	s.mu.Lock()
+	down := s.down
+	s.mu.Unlock()
+	if down != nil {
+		return down
+	}
+	return s.AppendWait(ctx, line)
+}
+
+func (s *memSink) AppendWait(_ context.Context, line []byte) error {
 	s.mu.Lock()
 	s.lines = append(s.lines, append([]byte(nil), line...))
 	s.mu.Unlock()
@@ -38,7 +57,7 @@ func (s *memSink) WriteRecord(line []byte) error {
 	return nil
 }
 
-// next returns the next record, decoded, and its raw line.
+// next returns the next record in order, decoded, and its raw line.
 func (s *memSink) next(t *testing.T) (map[string]any, []byte) {
 	t.Helper()
 	select {
@@ -47,7 +66,8 @@ func (s *memSink) next(t *testing.T) (map[string]any, []byte) {
 		t.Fatal("no record within 10 s")
 	}
 	s.mu.Lock()
-	line := s.lines[len(s.lines)-1]
+	line := s.lines[s.read]
+	s.read++
 	s.mu.Unlock()
 	var m map[string]any
 	if err := json.Unmarshal(line, &m); err != nil {
@@ -94,7 +114,7 @@ func TestSDKRecords(t *testing.T) {
 	sink := newMemSink()
 	core, logs := observer.New(zapcore.DebugLevel)
 	opts := oneRoute(mock.URL())
-	opts.Audit = &AuditOptions{Capturer: capt, Sink: sink}
+	opts.Audit = &AuditOptions{Capturer: capt, Trail: sink}
 	g, err := New(opts, nil, zap.New(core), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -48,14 +48,16 @@ func BenchmarkPassThrough(b *testing.B) {
 		// Full capture with every redaction detector, records encoded and
 		// handed to a sink that drops them: the audit work without a trail.
 		opts := oneRoute(up)
-		opts.Audit = &AuditOptions{Capturer: benchCapturer(b), Sink: discardSink{}}
+		opts.Audit = &AuditOptions{Capturer: benchCapturer(b), Trail: discardSink{}}
 		benchChat(b, startNopGateway(b, opts), reqBody, respBody)
 	})
 }
 
 type discardSink struct{}
 
-func (discardSink) WriteRecord([]byte) error { return nil }
+func (discardSink) Ready() error                             { return nil }
+func (discardSink) AppendWait(context.Context, []byte) error { return nil }
+func (discardSink) AppendSync(context.Context, []byte) error { return nil }
 
 func benchCapturer(b *testing.B) *capture.Capturer {
 	c, err := capture.NewCapturer(capture.CapturerOptions{Stream: "bench",

@@ -55,8 +55,10 @@ func outcomeStatus(o Outcome) int {
 		return fasthttp.StatusRequestEntityTooLarge
 	case OutcomeUpstreamTimeout:
 		return fasthttp.StatusGatewayTimeout
-	case OutcomeUpstreamBusy:
+	case OutcomeUpstreamBusy, OutcomeTrailUnavailable:
 		return fasthttp.StatusServiceUnavailable
+	case OutcomeStrictTooLarge:
+		return fasthttp.StatusRequestEntityTooLarge
 	case OutcomeClientGone:
 		// nginx's "client closed request"; nobody reads it, the trail does.
 		return 499
@@ -78,6 +80,10 @@ func outcomeMessage(o Outcome) string {
 		return "the gateway has no free connection to the model server; retry later"
 	case OutcomeClientGone:
 		return "client closed the request"
+	case OutcomeTrailUnavailable:
+		return "the gateway cannot write its audit trail, and this route does not forward unaudited requests; retry later"
+	case OutcomeStrictTooLarge:
+		return "this route records every request durably before forwarding it, and buffers at most its capture limit to do so; send a smaller body, or raise the route's max_capture"
 	}
 	return "the model server could not be reached or broke the connection; retry later"
 }
@@ -89,9 +95,9 @@ func outcomeErrorType(o Outcome, p Protocol) string {
 		switch o {
 		case OutcomeNoRoute:
 			return "not_found_error"
-		case OutcomeRequestTooLarge:
+		case OutcomeRequestTooLarge, OutcomeStrictTooLarge:
 			return "request_too_large"
-		case OutcomeUpstreamBusy:
+		case OutcomeUpstreamBusy, OutcomeTrailUnavailable:
 			return "overloaded_error"
 		case OutcomeUpstreamTimeout:
 			return "timeout_error"
@@ -99,7 +105,7 @@ func outcomeErrorType(o Outcome, p Protocol) string {
 		return "api_error"
 	case ProtocolOpenAI:
 		switch o {
-		case OutcomeNoRoute, OutcomeRequestTooLarge:
+		case OutcomeNoRoute, OutcomeRequestTooLarge, OutcomeStrictTooLarge:
 			return "invalid_request_error"
 		}
 		return "server_error"

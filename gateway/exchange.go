@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"hash"
 	"io"
 	"net/netip"
@@ -51,6 +52,8 @@ const (
 	OutcomeUpstreamBusy        = capture.OutcomeUpstreamBusy
 	OutcomeUpstreamBroken      = capture.OutcomeUpstreamBroken
 	OutcomeClientGone          = capture.OutcomeClientGone
+	OutcomeTrailUnavailable    = capture.OutcomeTrailUnavailable
+	OutcomeStrictTooLarge      = capture.OutcomeStrictTooLarge
 )
 
 // headerCopy copies header fields out of fasthttp's buffers into one arena,
@@ -142,6 +145,32 @@ func (t *tee) readFull(r io.Reader, n int64) error {
 	t.h.Write(b.Data)
 	b.Size = n
 	return nil
+}
+
+// errStrictTooLarge stops a body read whole for strict durability.
+var errStrictTooLarge = errors.New("request body exceeds the capture limit of strict durability")
+
+// readAll reads the rest of a body of unknown or large length into Data,
+// hashing it, up to limit bytes in all; a longer body is errStrictTooLarge.
+func (t *tee) readAll(r io.Reader, limit int64) error {
+	b := t.b
+	for {
+		if len(b.Data) == cap(b.Data) {
+			b.Data = slices.Grow(b.Data, int(min(max(2*int64(cap(b.Data)), 4096), limit+1))-len(b.Data))
+		}
+		n, err := r.Read(b.Data[len(b.Data):cap(b.Data)])
+		t.h.Write(b.Data[len(b.Data) : len(b.Data)+n])
+		b.Data = b.Data[:len(b.Data)+n]
+		b.Size += int64(n)
+		switch {
+		case b.Size > limit:
+			return errStrictTooLarge
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return err
+		}
+	}
 }
 
 func (t *tee) finish(complete bool) {

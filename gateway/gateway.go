@@ -139,7 +139,7 @@ func (g *Gateway) swap(opts Options) error {
 	if err != nil {
 		return err
 	}
-	g.cur.Store(&table{routes: routes, fwd: opts.Forwarded, audit: newAudit(opts.Audit)})
+	g.cur.Store(&table{routes: routes, fwd: opts.Forwarded, audit: newAudit(opts.Audit, g.m)})
 	g.pool.retain(routes)
 	return nil
 }

@@ -149,7 +149,7 @@ func TestLargeBodiesWithCapture(t *testing.T) {
 	}
 	sink := newMemSink()
 	opts := oneRoute(up.URL)
-	opts.Audit = &AuditOptions{Capturer: capt, Sink: sink}
+	opts.Audit = &AuditOptions{Capturer: capt, Trail: sink}
 	gw := startGateway(t, opts)
 	req, _ := http.NewRequest(http.MethodPost, gw.URL+"/v1/chat/completions", newPattern(largeBody))
 	req.ContentLength = largeBody

@@ -24,6 +24,7 @@ type metrics struct {
 	recorderPanics prometheus.Counter
 	records        *prometheus.CounterVec
 	recordErrors   prometheus.Counter
+	strictErrors   prometheus.Counter
 
 	mu     sync.Mutex
 	routes map[string]*routeMetrics
@@ -88,12 +89,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"level"}),
 		recordErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "auditgate_record_errors_total",
-			Help: "Records the sink refused.",
+			Help: "Records of finished exchanges the trail did not take; each is counted as lost in the trail's next gap record.",
+		}),
+		strictErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "auditgate_strict_record_errors_total",
+			Help: "Strict-durability request records the trail did not make durable; the request was refused (closed) or forwarded unaudited (open).",
 		}),
 		routes: make(map[string]*routeMetrics),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.upstreamDur, m.addedDur, m.bytesIn, m.bytesOut, m.outcomes, m.inFlight, m.recorderPanics, m.records, m.recordErrors)
+		reg.MustRegister(m.requests, m.upstreamDur, m.addedDur, m.bytesIn, m.bytesOut, m.outcomes, m.inFlight, m.recorderPanics, m.records, m.recordErrors, m.strictErrors)
 	}
 	return m
 }

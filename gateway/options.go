@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/tls"
 	"time"
 
@@ -46,15 +47,24 @@ type AuditOptions struct {
 	// Policies decide per exchange what is captured (Route.Policy names
 	// one); nil applies the built-in default to every route.
 	Policies *policy.Set
-	// Sink receives every record. Required.
-	Sink RecordSink
+	// Trail takes the records. Required.
+	Trail Trail
 }
 
-// RecordSink receives records, one JSON line each without the newline.
-// WriteRecord is called concurrently, on the connection's goroutine, and
-// must not keep line after it returns.
-type RecordSink interface {
-	WriteRecord(line []byte) error
+// Trail takes records, one JSON line each without its newline. Its methods
+// are called concurrently, on the connections' goroutines, and must not
+// keep line after they return. worm.Appender implements it.
+type Trail interface {
+	// Ready returns nil while the trail takes records, and the reason
+	// otherwise. While it fails, requests whose policy fails closed are
+	// answered 503 before anything is forwarded.
+	Ready() error
+	// AppendWait takes the record of a finished exchange, waiting until
+	// ctx is done if the trail's queue is full.
+	AppendWait(ctx context.Context, line []byte) error
+	// AppendSync takes the record of a request about to be forwarded
+	// under strict durability and returns once it is durable.
+	AppendSync(ctx context.Context, line []byte) error
 }
 
 // ListenerTLS names the certificate and key served by the proxy listener.

@@ -61,6 +61,17 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 		*rs = requestStream{src: ctx.RequestBodyStream(), tee: &ex.reqTee, capture: capture, limit: limit}
 		req.SetBodyStream(rs, declared)
 	}
+	if t.audit != nil {
+		if o, ok := t.audit.admit(ctx, rt, ex, req, &rs, min(int64(capture), max(limit, 0))); !ok {
+			fasthttp.ReleaseRequest(req)
+			ex.reqTee.finish(false)
+			if o == OutcomeStrictTooLarge || o == OutcomeClientGone {
+				ctx.SetConnectionClose()
+			}
+			g.answer(ctx, ex, rt, o)
+			return
+		}
+	}
 
 	resp := fasthttp.AcquireResponse()
 	ex.UpstreamStart = time.Now()
@@ -143,6 +154,10 @@ func (g *Gateway) upstreamRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Reques
 	if fwd.Host && len(ctx.Host()) > 0 {
 		req.Header.SetBytesV("X-Forwarded-Host", ctx.Host())
 	}
+	// The upstream sees the audit id too, replacing any the client sent,
+	// so that its own logs can be joined with the trail.
+	ex.idBuf = ex.AuditID.AppendText(ex.idBuf[:0])
+	req.Header.SetBytesV(headerAuditID, ex.idBuf)
 }
 
 // maxPrebuffer is the largest body of declared length that is read whole
@@ -236,7 +251,7 @@ func (g *Gateway) answer(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, o Ou
 	h.SetContentType("application/json")
 	ex.idBuf = ex.AuditID.AppendText(ex.idBuf[:0])
 	h.SetBytesV(headerAuditID, ex.idBuf)
-	if o == OutcomeUpstreamBusy {
+	if o == OutcomeUpstreamBusy || o == OutcomeTrailUnavailable {
 		h.Set("Retry-After", "1")
 	}
 	s := &ex.respStream
