@@ -30,6 +30,8 @@ type Config struct {
 	// Stream names this instance's trail stream; if empty, StreamID makes
 	// one from the host name and keeps it in DataDir.
 	Stream string
+	// Trail says where and how the trail is written.
+	Trail Trail
 	// Identity says how callers are identified.
 	Identity IdentityConfig
 	// Policies are the capture policies by name, each an ordered list of

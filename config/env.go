@@ -17,10 +17,14 @@ var overrides = []struct {
 	{"AUDITGATE_ADMIN_LISTEN", "admin.listen", func(c *Config) *string { return &c.Admin.Listen }},
 	{"AUDITGATE_DATA_DIR", "data_dir", func(c *Config) *string { return &c.DataDir }},
 	{"AUDITGATE_LOG_LEVEL", "log.level", func(c *Config) *string { return &c.Log.Level }},
+	{"AUDITGATE_STORE", "trail.store", func(c *Config) *string { return &c.Trail.Store }},
+	{"AUDITGATE_SPOOL", "trail.spool", func(c *Config) *string { return &c.Trail.Spool }},
+	{"AUDITGATE_KEY", "trail.key", func(c *Config) *string { return &c.Trail.Key }},
 }
 
 // ApplyEnv applies the AUDITGATE_LISTEN, AUDITGATE_ADMIN_LISTEN,
-// AUDITGATE_DATA_DIR and AUDITGATE_LOG_LEVEL overrides. Parse and Load
+// AUDITGATE_DATA_DIR, AUDITGATE_LOG_LEVEL, AUDITGATE_STORE,
+// AUDITGATE_SPOOL and AUDITGATE_KEY overrides. Parse and Load
 // already do; call it on Default when there is no file. An empty variable
 // counts as unset, so an exported-but-blank variable cannot erase a setting.
 func (c *Config) ApplyEnv() {

@@ -80,7 +80,7 @@ func TestParseProblems(t *testing.T) {
 		{
 			name: "unknown key listing the known ones",
 			src:  "frobnicate: 1\n",
-			want: []string{`t.yaml:1: frobnicate: unknown key "frobnicate": use one of listen, tls, admin, read_timeout, idle_timeout, shutdown_timeout, max_concurrency, forwarded, log, data_dir, stream, identity, policies, routes`},
+			want: []string{`t.yaml:1: frobnicate: unknown key "frobnicate": use one of listen, tls, admin, read_timeout, idle_timeout, shutdown_timeout, max_concurrency, forwarded, log, data_dir, stream, trail, identity, policies, routes`},
 		},
 		{
 			name: "unknown key with suggestion",

@@ -50,6 +50,7 @@ func (d *decoder) top(n *yaml.Node, c *Config) {
 		}},
 		{"data_dir", func(n *yaml.Node, k string) { d.str(n, k, &c.DataDir) }},
 		{"stream", func(n *yaml.Node, k string) { d.str(n, k, &c.Stream) }},
+		{"trail", func(n *yaml.Node, k string) { d.trail(n, k, &c.Trail) }},
 		{"identity", func(n *yaml.Node, k string) { d.identity(n, k, &c.Identity) }},
 		{"policies", func(n *yaml.Node, k string) { d.policies(n, k, c) }},
 		{"routes", func(n *yaml.Node, k string) {

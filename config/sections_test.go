@@ -6,10 +6,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/auditgate/auditgate/capture"
 	"github.com/auditgate/auditgate/gateway"
 	"github.com/auditgate/auditgate/policy"
+	"github.com/auditgate/auditgate/worm"
 )
 
 // TestSectionProblems pins the messages of identity, policies and the
@@ -39,6 +41,17 @@ func TestSectionProblems(t *testing.T) {
 				`t.yaml:8: identity.jwt.issuers[0]: empty: give an issuer such as https://auth.example.com/, or remove the entry`,
 				`t.yaml:9: identity.cache_size: 0 is too small: use 1 or more, or remove the key for the default`,
 				`t.yaml:10: identity.colour: unknown key "colour": use one of hmac_secret, hmac_secret_file, api_key_headers, headers, trusted_proxies, jwt, cache_size`,
+			},
+		},
+		{
+			name: "trail",
+			src:  "trail:\n  seal: {max_records: 0, max_age: 1x}\n  heartbeat: -1s\n  queue: {bytes: lots}\n  spoool: x\n",
+			want: []string{
+				`t.yaml:2: trail.seal.max_records: 0 is too small: use 1 or more, or remove the key for the default`,
+				`t.yaml:2: trail.seal.max_age: invalid duration "1x": use a Go duration such as 10s or 2m`,
+				`t.yaml:3: trail.heartbeat: negative duration "-1s": use a positive duration such as 10s`,
+				`t.yaml:4: trail.queue.bytes: invalid size "lots": use bytes or a whole number with B, KB, MB, GB, KiB, MiB or GiB, such as 64MiB`,
+				`t.yaml:5: trail.spoool: unknown key "spoool"; did you mean "spool"?`,
 			},
 		},
 		{
@@ -161,6 +174,15 @@ func TestSectionValues(t *testing.T) {
 			func(c *Config) any { return c.Gateway.Routes[0].Capture },
 			capture.RouteOptions{Provider: "azure", VersionHeaders: []string{"X-Model-Version"}, Labels: capture.Labels{Version: "3", Digest: "sha256:ab"},
 				Extract: capture.Extract{Attributes: map[string]string{"group": "request.group"}}}},
+		{"trail", "trail:\n  store: file:///var/lib/auditgate/trail\n  prefix: eu\n  spool: /var/spool/auditgate\n  key: /etc/auditgate/signing.key\n" +
+			"  seal: {max_records: 5000, max_bytes: 8MiB, max_age: 30s}\n  heartbeat: 15s\n  commit_interval: 2ms\n  queue: {records: 100, bytes: 1MiB}\n  max_record: 4MiB\n",
+			func(c *Config) any { return c.Trail },
+			Trail{Store: "file:///var/lib/auditgate/trail", Prefix: "eu", Spool: "/var/spool/auditgate", Key: "/etc/auditgate/signing.key",
+				Appender: worm.AppenderOptions{MaxRecords: 5000, MaxBytes: 8 << 20, MaxAge: 30 * time.Second, Heartbeat: 15 * time.Second,
+					CommitInterval: 2 * time.Millisecond, QueueRecords: 100, QueueBytes: 1 << 20, MaxRecord: 4 << 20}}},
+		{"trail defaults", "data_dir: /d\n",
+			func(c *Config) any { k, gen := c.TrailKey(); return []any{c.TrailStore(), c.TrailSpool(), k, gen} },
+			[]any{"/d/trail", "/d/spool", "/d/signing.key", true}},
 		{"route naming the default policy without defining it", "routes:\n  - {name: r, upstream: 'http://x', policy: default}\n",
 			func(c *Config) any { return c.Gateway.Routes[0].Policy }, "default"},
 	}

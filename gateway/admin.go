@@ -26,6 +26,9 @@ type AdminOptions struct {
 	// Tokens are the bearer tokens accepted by the authenticated endpoints.
 	// With none, those endpoints answer 401 to everyone.
 	Tokens []AdminToken
+	// Ready, if not nil, is asked by /readyz too: an error makes it answer
+	// 503 with the error's text. The trail's failure goes here.
+	Ready func() error
 }
 
 // AdminToken is one bearer token and the roles it carries.
@@ -84,6 +87,13 @@ func NewAdmin(opts AdminOptions, g *Gateway, gatherer prometheus.Gatherer, log *
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("shutting down\n"))
 			return
+		}
+		if opts.Ready != nil {
+			if err := opts.Ready(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte(err.Error() + "\n"))
+				return
+			}
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -248,6 +249,9 @@ func recoverSpoolFile(path string) (recovered, error) {
 func checkNewStream(ctx context.Context, s *Sealer, stream string) error {
 	dir := string(layoutAppendDir(nil, s.Prefix, stream, layoutManifestDir))
 	keys, err := s.Store.List(ctx, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // a directory store not created yet
+	}
 	if err != nil {
 		return fmt.Errorf("look for stream %s in the store: %w", stream, err)
 	}

@@ -86,9 +86,19 @@ func ConsistencyProof(size1, size2 uint64, segs []SegmentHashes, leavesOf func(S
 func VerifyInclusion(index, size uint64, leaf [32]byte, proofHashes [][32]byte, root [32]byte) error {
 	err := merkleproof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leaf[:], treeSlices(proofHashes), root[:])
 	if err != nil {
-		return fmt.Errorf("verify inclusion of %d in tree of size %d: %w: %w", index, size, ErrBadProof, err)
+		return fmt.Errorf("verify inclusion of %d in tree of size %d: %w: %w", index, size, ErrBadProof, proofError(err))
 	}
 	return nil
+}
+
+// proofError restates merkle's root mismatch, which prints the roots as
+// lists of decimal bytes, with the roots in hex.
+func proofError(err error) error {
+	var rm *merkleproof.RootMismatchError
+	if errors.As(err, &rm) {
+		return fmt.Errorf("the proof gives root %x, the checkpoint signs root %x", rm.CalculatedRoot, rm.ExpectedRoot)
+	}
+	return err
 }
 
 // VerifyConsistency checks a consistency proof between the tree of size1
@@ -97,7 +107,7 @@ func VerifyInclusion(index, size uint64, leaf [32]byte, proofHashes [][32]byte, 
 func VerifyConsistency(size1, size2 uint64, root1, root2 [32]byte, proofHashes [][32]byte) error {
 	err := merkleproof.VerifyConsistency(rfc6962.DefaultHasher, size1, size2, treeSlices(proofHashes), root1[:], root2[:])
 	if err != nil {
-		return fmt.Errorf("verify consistency of sizes %d and %d: %w: %w", size1, size2, ErrBadProof, err)
+		return fmt.Errorf("verify consistency of sizes %d and %d: %w: %w", size1, size2, ErrBadProof, proofError(err))
 	}
 	return nil
 }

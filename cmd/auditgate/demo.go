@@ -18,12 +18,14 @@ import (
 	"time"
 
 	"github.com/auditgate/auditgate/bench"
+	"github.com/auditgate/auditgate/worm"
 )
 
 // runDemo shows the whole path on loopback: a mock model API, the gateway
 // in front of it as a child `auditgate serve`, a chat and a streamed chat
-// sent through it, and a clean shutdown. It exits 0 only if every check
-// held, and leaves nothing running.
+// sent through it, a clean shutdown that seals the trail, then the
+// auditor's side: verify, show and prove on the trail just written. It
+// exits 0 only if every check held, and leaves nothing running.
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", "demo [--timeout D]", stderr)
 	timeout := fs.Duration("timeout", 60*time.Second, "give up after this `duration`")
@@ -47,15 +49,16 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 }
 
 type demo struct {
-	out     io.Writer
-	dir     string // data directory and records file, removed at the end
-	chatID  string
-	records string
-	client  *http.Client
-	mock    *bench.MockServer
-	child   *exec.Cmd
-	exited  chan error
-	log     syncBuffer
+	out      io.Writer
+	dir      string // the gateway's data directory, removed at the end
+	data     string
+	chatID   string
+	streamID string
+	client   *http.Client
+	mock     *bench.MockServer
+	child    *exec.Cmd
+	exited   chan error
+	log      syncBuffer
 }
 
 func (d *demo) run(ctx context.Context) error {
@@ -75,9 +78,9 @@ func (d *demo) run(ctx context.Context) error {
 	if d.dir, err = os.MkdirTemp("", "auditgate-demo-"); err != nil {
 		return err
 	}
-	d.records = filepath.Join(d.dir, "records.jsonl")
-	d.child = exec.Command(exe, "serve", "--upstream", d.mock.URL(), "--listen", proxy, "--admin", admin, "--records", d.records)
-	d.child.Env = append(os.Environ(), "AUDITGATE_DATA_DIR="+filepath.Join(d.dir, "data"))
+	d.data = filepath.Join(d.dir, "data")
+	d.child = exec.Command(exe, "serve", "--upstream", d.mock.URL(), "--listen", proxy, "--admin", admin)
+	d.child.Env = append(os.Environ(), "AUDITGATE_DATA_DIR="+d.data)
 	d.child.Stdout, d.child.Stderr = &d.log, &d.log
 	if err := d.child.Start(); err != nil {
 		return fmt.Errorf("start auditgate serve: %w", err)
@@ -89,7 +92,7 @@ func (d *demo) run(ctx context.Context) error {
 	fmt.Fprintf(d.out, "  mock model API   %s (OpenAI-compatible, built in)\n", d.mock.URL())
 	fmt.Fprintf(d.out, "  gateway          http://%s  ->  mock   (auditgate serve --upstream %s)\n", proxy, d.mock.URL())
 	fmt.Fprintf(d.out, "  admin            http://%s/metrics\n", admin)
-	fmt.Fprintf(d.out, "  records          %s\n\n", d.records)
+	fmt.Fprintf(d.out, "  data directory   %s (trail store, spool, signing key)\n\n", d.data)
 	if err := d.waitReady(ctx, "http://"+admin+"/readyz"); err != nil {
 		return err
 	}
@@ -102,13 +105,19 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.stream(ctx, base, content); err != nil {
 		return fmt.Errorf("streamed chat: %w", err)
 	}
-	if err := d.record(ctx, content); err != nil {
-		return fmt.Errorf("records: %w", err)
-	}
 	if err := d.metrics(ctx, "http://"+admin+"/metrics"); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	return d.shutdown()
+	if err := d.shutdown(); err != nil {
+		return err
+	}
+	if err := d.verify(); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if err := d.records(ctx, content); err != nil {
+		return fmt.Errorf("records: %w", err)
+	}
+	return d.prove()
 }
 
 const (
@@ -211,7 +220,8 @@ func (d *demo) stream(ctx context.Context, base, want string) error {
 	}
 	fmt.Fprintf(d.out, "   POST /v1/chat/completions (stream) -> %d, %d events, first after %s, last after %s\n",
 		resp.StatusCode, events, first.Round(time.Microsecond), last.Round(time.Microsecond))
-	fmt.Fprintf(d.out, "   X-Audit-Id: %s\n", resp.Header.Get("X-Audit-Id"))
+	d.streamID = resp.Header.Get("X-Audit-Id")
+	fmt.Fprintf(d.out, "   X-Audit-Id: %s\n", d.streamID)
 	switch {
 	case !done:
 		return errors.New("stream ended without data: [DONE]")
@@ -228,7 +238,7 @@ func (d *demo) stream(ctx context.Context, base, want string) error {
 }
 
 func (d *demo) metrics(ctx context.Context, url string) error {
-	fmt.Fprintln(d.out, "4. the gateway's metrics")
+	fmt.Fprintln(d.out, "3. the gateway's metrics")
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := d.client.Do(req)
 	if err != nil {
@@ -245,7 +255,8 @@ func (d *demo) metrics(ctx context.Context, url string) error {
 			continue
 		}
 		if strings.HasPrefix(line, "auditgate_requests_total") || strings.HasPrefix(line, "auditgate_added_latency_seconds_sum") ||
-			strings.HasPrefix(line, "auditgate_added_latency_seconds_count") {
+			strings.HasPrefix(line, "auditgate_added_latency_seconds_count") || strings.HasPrefix(line, "auditgate_trail_records_total") ||
+			strings.HasPrefix(line, "auditgate_trail_fsyncs_total") {
 			fmt.Fprintf(d.out, "   %s\n", line)
 		}
 	}
@@ -257,7 +268,7 @@ func (d *demo) metrics(ctx context.Context, url string) error {
 }
 
 func (d *demo) shutdown() error {
-	fmt.Fprintln(d.out, "5. graceful shutdown")
+	fmt.Fprintln(d.out, "4. graceful shutdown")
 	start := time.Now()
 	if err := d.child.Process.Signal(syscall.SIGTERM); err != nil {
 		return fmt.Errorf("signal gateway: %w", err)
@@ -271,8 +282,128 @@ func (d *demo) shutdown() error {
 	case <-time.After(35 * time.Second):
 		return errors.New("gateway did not exit within 35 s of SIGTERM")
 	}
-	fmt.Fprintf(d.out, "   SIGTERM -> drained and exited 0 in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(d.out, "   SIGTERM -> drained, sealed the trail and exited 0 in %s\n\n", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// The auditor's side, from here on, reads only the sealed trail and the
+// trust file, as someone who fetched them would.
+
+func (d *demo) store() string { return filepath.Join(d.data, "trail") }
+func (d *demo) trust() string { return filepath.Join(d.data, worm.TrustFile) }
+
+// run runs one of auditgate's commands in this process and prints its
+// output indented.
+func (d *demo) cmd(name string, fn func(args []string, stdout, stderr io.Writer) int, args ...string) (string, error) {
+	var out, errs bytes.Buffer
+	code := fn(args, &out, &errs)
+	fmt.Fprintf(d.out, "   $ auditgate %s %s\n", name, strings.Join(args, " "))
+	for _, line := range strings.Split(strings.TrimRight(out.String()+errs.String(), "\n"), "\n") {
+		fmt.Fprintf(d.out, "     %s\n", line)
+	}
+	if code != exitOK {
+		return out.String(), fmt.Errorf("exit code %d", code)
+	}
+	return out.String(), nil
+}
+
+func (d *demo) verify() error {
+	fmt.Fprintln(d.out, "5. the auditor verifies the sealed trail offline")
+	out, err := d.cmd("verify", runVerify, d.store(), "--trust", d.trust())
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(out, "ok: ") {
+		return fmt.Errorf("verify did not say OK: %s", out)
+	}
+	fmt.Fprintln(d.out)
+	return nil
+}
+
+// records reads both exchanges' records from the trail and checks them.
+func (d *demo) records(ctx context.Context, reply string) error {
+	fmt.Fprintln(d.out, "6. the chat's record, found by its X-Audit-Id")
+	if _, err := d.cmd("show", runShow, d.chatID, "--store", d.store(), "--trust", d.trust()); err != nil {
+		return err
+	}
+	r := &worm.Reader{Store: mustStore(d.store())}
+	type rec struct {
+		ID     string `json:"id"`
+		Caller struct {
+			KeyID string `json:"key_id"`
+		} `json:"caller"`
+		Output []struct {
+			Message struct{ Content string } `json:"message"`
+		} `json:"output"`
+		Redactions []struct{ Where, Type string }
+	}
+	var chat, streamed rec
+	for _, x := range []struct {
+		id  string
+		dst *rec
+	}{{d.chatID, &chat}, {d.streamID, &streamed}} {
+		_, _, line, _, err := r.Find(ctx, x.id)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", x.id, err)
+		}
+		if bytes.Contains(line, []byte(demoKey)) {
+			return errors.New("the API key reached the trail")
+		}
+		if err := json.Unmarshal(line, x.dst); err != nil {
+			return fmt.Errorf("record %s is not JSON: %w", x.id, err)
+		}
+	}
+	switch {
+	case len(chat.Redactions) == 0:
+		return errors.New("the e-mail address in the prompt was not redacted")
+	case len(streamed.Output) == 0 || streamed.Output[0].Message.Content != reply:
+		return errors.New("the streamed chat's record does not hold the reassembled reply")
+	case streamed.Caller.KeyID != chat.Caller.KeyID || chat.Caller.KeyID == "":
+		return errors.New("one API key got two key ids")
+	}
+	fmt.Fprintln(d.out, "   the API key is recorded only as its key id; the e-mail address is redacted;")
+	fmt.Fprintln(d.out, "   the streamed chat's record holds the reassembled reply, with the same caller key id")
+	fmt.Fprintln(d.out)
+	return nil
+}
+
+// prove writes a proof for the chat's record and checks it, then checks
+// that an altered copy fails.
+func (d *demo) prove() error {
+	fmt.Fprintln(d.out, "7. a proof of that one record, checked alone")
+	var proof, errs bytes.Buffer
+	if code := runProve([]string{d.chatID, "--store", d.store(), "--trust", d.trust()}, &proof, &errs); code != exitOK {
+		return fmt.Errorf("prove: %s", errs.String())
+	}
+	path := filepath.Join(d.dir, "proof.txt")
+	if err := os.WriteFile(path, proof.Bytes(), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "   $ auditgate prove %s --store %s > proof.txt   (%d bytes)\n", d.chatID, d.store(), proof.Len())
+	if _, err := d.cmd("verify-proof", runVerifyProof, path, "--trust", d.trust()); err != nil {
+		return err
+	}
+	altered := bytes.Replace(proof.Bytes(), []byte(`"status":200`), []byte(`"status":403`), 1)
+	if bytes.Equal(altered, proof.Bytes()) {
+		return errors.New("the proof does not carry the record's status")
+	}
+	if err := os.WriteFile(path, altered, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintln(d.out, "   the same proof with the record's status changed from 200 to 403:")
+	if _, err := d.cmd("verify-proof", runVerifyProof, path, "--trust", d.trust()); err == nil {
+		return errors.New("an altered record passed verify-proof")
+	}
+	fmt.Fprintln(d.out)
+	return nil
+}
+
+func mustStore(url string) worm.Store {
+	s, err := worm.OpenStore(url)
+	if err != nil {
+		panic(err)
+	}
+	return s
 }
 
 func (d *demo) waitReady(ctx context.Context, url string) error {
@@ -323,74 +454,6 @@ func (d *demo) cleanup() {
 	if d.dir != "" {
 		_ = os.RemoveAll(d.dir)
 	}
-}
-
-// record shows the audit record of the chat and checks both records.
-func (d *demo) record(ctx context.Context, reply string) error {
-	fmt.Fprintln(d.out, "3. the audit records")
-	var lines [][]byte
-	for {
-		data, err := os.ReadFile(d.records)
-		if err != nil && !os.IsNotExist(err) {
-			return err
-		}
-		lines = bytes.Split(bytes.TrimSpace(data), []byte("\n"))
-		if len(data) > 0 && len(lines) >= 2 {
-			if bytes.Contains(data, []byte(demoKey)) {
-				return errors.New("the API key reached the records file")
-			}
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d records written, want 2", len(lines))
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	type rec struct {
-		ID     string `json:"id"`
-		Caller struct {
-			KeyID string `json:"key_id"`
-		} `json:"caller"`
-		Model struct {
-			Requested, Served, Version string
-		} `json:"model"`
-		Output []struct {
-			Message struct{ Content string } `json:"message"`
-		} `json:"output"`
-		Usage struct {
-			In  int `json:"input_tokens"`
-			Out int `json:"output_tokens"`
-		} `json:"usage"`
-		RequestSHA256 string `json:"request_sha256"`
-		Redactions    []struct{ Where, Type string }
-	}
-	var chat, streamed rec
-	if err := json.Unmarshal(lines[0], &chat); err != nil {
-		return fmt.Errorf("record is not JSON: %w", err)
-	}
-	if err := json.Unmarshal(lines[1], &streamed); err != nil {
-		return fmt.Errorf("record is not JSON: %w", err)
-	}
-	fmt.Fprintf(d.out, "   %s  caller %s  model %s -> %s (%s)  %d+%d tokens\n",
-		chat.ID, chat.Caller.KeyID, chat.Model.Requested, chat.Model.Served, chat.Model.Version, chat.Usage.In, chat.Usage.Out)
-	for _, r := range chat.Redactions {
-		fmt.Fprintf(d.out, "   redacted %s in %s\n", r.Type, r.Where)
-	}
-	fmt.Fprintf(d.out, "   request_sha256 %.16s…; the API key is recorded only as its key id\n", chat.RequestSHA256)
-	switch {
-	case chat.ID != d.chatID:
-		return fmt.Errorf("the first record is %s, the chat's X-Audit-Id %s", chat.ID, d.chatID)
-	case len(chat.Redactions) == 0:
-		return errors.New("the e-mail address in the prompt was not redacted")
-	case len(streamed.Output) == 0 || streamed.Output[0].Message.Content != reply:
-		return errors.New("the streamed chat's record does not hold the reassembled reply")
-	case streamed.Caller.KeyID != chat.Caller.KeyID || chat.Caller.KeyID == "":
-		return errors.New("one API key got two key ids")
-	}
-	fmt.Fprintln(d.out, "   the streamed chat's record holds the reassembled reply, same caller key id")
-	fmt.Fprintln(d.out)
-	return nil
 }
 
 // freePort returns a loopback address that was free a moment ago.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"reflect"
 	"syscall"
 	"time"
 
@@ -21,17 +22,20 @@ import (
 
 // serveFlags are the command-line overrides of the configuration file.
 type serveFlags struct {
-	config, upstream, listen, admin, records string
+	config, upstream, listen, admin string
+	store, spool, key               string
 }
 
 func runServe(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("serve", "serve [--config FILE] [--upstream URL] [--listen ADDR] [--admin ADDR]", stderr)
+	fs := newFlagSet("serve", "serve [--config FILE] [--upstream URL] [--listen ADDR] [--admin ADDR] [--store URL] [--spool DIR] [--key FILE]", stderr)
 	var f serveFlags
 	fs.StringVar(&f.config, "config", "", "YAML configuration `file` (see auditgate.example.yaml); SIGHUP reloads it")
 	fs.StringVar(&f.upstream, "upstream", "", "upstream base `URL`; alone, a complete zero-config start")
 	fs.StringVar(&f.listen, "listen", "", "proxy listen `address` (default 127.0.0.1:8080)")
 	fs.StringVar(&f.admin, "admin", "", "admin listen `address` for /healthz, /readyz, /metrics (default 127.0.0.1:9090)")
-	fs.StringVar(&f.records, "records", "", "append every exchange's record to this `file` as JSON lines (- for standard output)")
+	fs.StringVar(&f.store, "store", "", "the trail's store `URL`: file:///abs/path or a directory (default DATA_DIR/trail)")
+	fs.StringVar(&f.spool, "spool", "", "the trail's spool `directory` (default DATA_DIR/spool)")
+	fs.StringVar(&f.key, "key", "", "signing key `file` from auditgate keygen (default DATA_DIR/signing.key, generated on first start)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -82,6 +86,15 @@ func (f serveFlags) load() (*config.Config, error) {
 	if f.admin != "" {
 		cfg.Admin.Listen = f.admin
 	}
+	if f.store != "" {
+		cfg.Trail.Store = f.store
+	}
+	if f.spool != "" {
+		cfg.Trail.Spool = f.spool
+	}
+	if f.key != "" {
+		cfg.Trail.Key = f.key
+	}
 	if f.upstream != "" {
 		if err := cfg.ApplyUpstream(f.upstream); err != nil {
 			return nil, err
@@ -101,33 +114,43 @@ func serve(cfg *config.Config, f serveFlags, log *zap.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	rm := newReloadMetrics(reg)
-	var sink gateway.RecordSink
-	if f.records != "" {
-		fsink, err := openRecordFile(f.records)
-		if err != nil {
-			return err
-		}
-		defer fsink.Close()
-		sink = fsink
+	openCtx, cancelOpen := context.WithTimeout(context.Background(), time.Minute)
+	trail, err := openTrail(openCtx, cfg, log)
+	cancelOpen()
+	if err != nil {
+		return err
 	}
-	if err := withAudit(cfg, sink); err != nil {
+	reg.MustRegister(newTrailCollector(trail))
+	closeTrail := func(ctx context.Context) error {
+		if err := trail.Close(ctx); err != nil {
+			return fmt.Errorf("close trail: %w", err)
+		}
+		log.Info("trail closed", zap.Uint64("size", trail.Stats().Size), zap.Uint64("sealed", trail.Stats().Sealed))
+		return nil
+	}
+	if err := withAudit(cfg, trail); err != nil {
+		closeTrail(context.Background())
 		return err
 	}
 	g, err := gateway.New(cfg.Gateway, nil, log, reg)
 	if err != nil {
+		closeTrail(context.Background())
 		return fmt.Errorf("start gateway: %w", err)
 	}
-	adm := gateway.NewAdmin(gateway.AdminOptions{Listen: cfg.Admin.Listen, Tokens: cfg.Admin.Tokens}, g, reg, log)
+	adm := gateway.NewAdmin(gateway.AdminOptions{Listen: cfg.Admin.Listen, Tokens: cfg.Admin.Tokens, Ready: trail.Down}, g, reg, log)
+	running := cfg.Trail
 
 	// Listen on both addresses before announcing anything, so a busy port
 	// fails the start instead of a half-running gateway.
 	pln, err := net.Listen("tcp", listenAddr(cfg.Gateway.Listen, "127.0.0.1:8080"))
 	if err != nil {
+		closeTrail(context.Background())
 		return fmt.Errorf("listen on proxy address: %w", err)
 	}
 	aln, err := net.Listen("tcp", listenAddr(cfg.Admin.Listen, "127.0.0.1:9090"))
 	if err != nil {
 		pln.Close()
+		closeTrail(context.Background())
 		return fmt.Errorf("listen on admin address: %w", err)
 	}
 	errc := make(chan error, 2)
@@ -153,7 +176,7 @@ loop:
 		select {
 		case s := <-sig:
 			if s == syscall.SIGHUP {
-				rm.observe(reload(g, adm, f, sink, log))
+				rm.observe(reload(g, adm, f, trail, running, log))
 				continue
 			}
 			log.Info("shutting down: draining in-flight requests", zap.String("signal", s.String()))
@@ -181,20 +204,29 @@ loop:
 	}()
 	start := time.Now()
 	err = errors.Join(serveErr, g.Shutdown(ctx), adm.Shutdown(ctx))
-	log.Info("auditgate stopped", zap.Duration("drained_in", time.Since(start)))
+	log.Info("drained", zap.Duration("drained_in", time.Since(start)))
+	// The trail seals what is pending with a budget of its own, so that a
+	// long drain does not leave it none.
+	sctx, scancel := context.WithTimeout(context.Background(), timeout)
+	defer scancel()
+	err = errors.Join(err, closeTrail(sctx))
+	log.Info("auditgate stopped", zap.Duration("took", time.Since(start)))
 	return err
 }
 
 // reload applies the configuration file again. It is all or nothing: any
 // problem keeps the running configuration, and every problem is logged.
-func reload(g *gateway.Gateway, adm *gateway.Admin, f serveFlags, sink gateway.RecordSink, log *zap.Logger) bool {
+func reload(g *gateway.Gateway, adm *gateway.Admin, f serveFlags, trail gateway.Trail, running config.Trail, log *zap.Logger) bool {
 	if f.config == "" {
 		log.Warn("SIGHUP ignored: started without --config, nothing to reload")
 		return true
 	}
 	cfg, err := f.load()
 	if err == nil {
-		err = withAudit(cfg, sink)
+		err = withAudit(cfg, trail)
+	}
+	if err == nil && !reflect.DeepEqual(cfg.Trail, running) {
+		log.Warn("the trail section changed; trail settings are read at start only, so they apply at the next restart")
 	}
 	if err == nil {
 		err = g.Reload(cfg.Gateway)
