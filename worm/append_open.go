@@ -124,10 +124,13 @@ func openAppender(ctx context.Context, o AppenderOptions) (*Appender, error) {
 		o.Log.Warn("cut a torn record from the spool", zap.String("stream", o.Stream), zap.Int64("bytes", torn))
 	}
 
-	s := &sequencer{a: a, o: &a.o, tree: tree, seg: openSegment{start: tree.Size()}}
+	s := &sequencer{a: a, o: &a.o, tree: tree, seg: openSegment{start: tree.Size()},
+		syncCh: make(chan *syncReq), doneCh: make(chan *syncReq)}
 	a.seq = s
+	go s.syncer()
 	s.markSynced()
 	if err := s.open(); err != nil {
+		close(s.syncCh)
 		return nil, err
 	}
 	if !clean && (hadState || len(files) > 0) {
@@ -141,9 +144,12 @@ func openAppender(ctx context.Context, o AppenderOptions) (*Appender, error) {
 	}
 	s.system(sysEvent("trail.start", o.Heartbeat))
 	s.flush()
-	s.sync()
+	s.syncNow()
 	if s.down != nil {
-		s.f.Close()
+		close(s.syncCh)
+		if s.f != nil {
+			s.f.Close()
+		}
 		return nil, s.down
 	}
 	return a, nil

@@ -28,15 +28,43 @@ type sequencer struct {
 	syncedSeg openSegment
 	syncedOff int64
 
-	waiters    []*entry // AppendSync records written but not yet fsynced
-	unsynced   uint64   // Append records written but not yet fsynced
-	dirtySince time.Time
+	// fsyncs run on the syncer goroutine while the sequencer goes on
+	// writing, so that records reach the page cache (and survive the
+	// process) without waiting for the disk. syncing is the fsync in
+	// flight, if any.
+	syncing *syncReq
+	syncCh  chan *syncReq
+	doneCh  chan *syncReq
+
+	waiters    []*entry  // AppendSync records written, not yet in an fsync
+	unsynced   uint64    // Append records written, not yet in an fsync
+	dirtySince time.Time // when the first write not yet in an fsync was made
 
 	lastRecord time.Time // when the last record was written, for heartbeats
 	lastTry    time.Time // when a failing spool was last tried
 	down       error
 
 	closeErr error
+}
+
+// syncReq is one fsync: what it covers, and the state that is durable
+// once it succeeds.
+type syncReq struct {
+	f        SpoolFile
+	off      int64
+	tree     Tree
+	seg      openSegment
+	waiters  []*entry
+	unsynced uint64
+	err      error
+}
+
+// syncer runs the fsyncs the sequencer asks for, one at a time.
+func (s *sequencer) syncer() {
+	for r := range s.syncCh {
+		r.err = r.f.Sync()
+		s.doneCh <- r
+	}
 }
 
 // openSegment is the segment being written.
@@ -55,6 +83,7 @@ func spoolName(start uint64) string { return fmt.Sprintf("%020d.jsonl", start) }
 func (s *sequencer) run() {
 	a := s.a
 	defer close(a.seqDone)
+	defer close(s.syncCh)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	batch := make([]*entry, 0, 256)
@@ -64,10 +93,13 @@ func (s *sequencer) run() {
 		case e := <-a.in:
 			batch = s.drain(append(batch[:0], e))
 			s.take(batch)
+		case r := <-s.doneCh:
+			s.syncDone(r)
 		case <-timer.C:
 			s.tick(time.Now())
 		case <-a.stop:
 			if a.abandoned.Load() {
+				s.waitSync()
 				// A test's crash: stop with the spool as it is.
 				if s.f != nil {
 					s.f.Close()
@@ -132,7 +164,7 @@ func (s *sequencer) tick(now time.Time) {
 		return
 	}
 	if !s.dirtySince.IsZero() && !now.Before(s.dirtySince.Add(s.o.CommitInterval)) {
-		s.sync()
+		s.startSync()
 	}
 	if s.down == nil && !s.seg.empty() && !now.Before(s.seg.opened.Add(s.o.MaxAge)) {
 		s.cut()
@@ -141,7 +173,7 @@ func (s *sequencer) tick(now time.Time) {
 		s.system(sysHeartbeat(s.o.Heartbeat))
 		s.a.stats.heartbeats.Add(1)
 		s.flush()
-		s.sync()
+		s.startSync()
 	}
 }
 
@@ -166,7 +198,6 @@ func (s *sequencer) take(batch []*entry) {
 	for i, e := range batch {
 		if s.full() {
 			s.flush()
-			s.sync()
 			s.cut()
 			if s.down != nil {
 				for _, e := range batch[i:] {
@@ -185,12 +216,9 @@ func (s *sequencer) take(batch []*entry) {
 	}
 	s.flush()
 	if len(s.waiters) > 0 {
-		s.sync()
-	} else if s.dirtySince.IsZero() && s.down == nil {
-		s.dirtySince = time.Now()
+		s.startSync()
 	}
 	if s.down == nil && s.full() {
-		s.sync()
 		s.cut()
 	}
 }
@@ -270,37 +298,75 @@ func (s *sequencer) flush() {
 	s.buf = s.buf[:0]
 	if err != nil {
 		s.fail(fmt.Errorf("write spool file %s: %w", s.path(), err))
+		return
+	}
+	if s.dirtySince.IsZero() {
+		s.dirtySince = time.Now()
 	}
 }
 
-// sync fsyncs the spool file and releases the records waiting for it.
-func (s *sequencer) sync() {
-	if s.down != nil {
+// startSync hands everything written so far to the syncer, unless an
+// fsync is in flight: syncDone starts the next one when it returns.
+func (s *sequencer) startSync() {
+	if s.down != nil || s.syncing != nil {
 		return
 	}
-	if s.syncedOff == s.off && len(s.waiters) == 0 {
+	if s.off == s.syncedOff && len(s.waiters) == 0 {
 		s.dirtySince = time.Time{}
 		return
 	}
-	if err := s.f.Sync(); err != nil {
-		s.fail(fmt.Errorf("fsync spool file %s: %w", s.path(), err))
+	r := &syncReq{f: s.f, off: s.off, seg: s.seg, waiters: s.waiters, unsynced: s.unsynced}
+	r.tree.size, r.tree.chain = s.tree.size, s.tree.chain
+	r.tree.hashes = append([][32]byte(nil), s.tree.hashes...)
+	s.waiters, s.unsynced, s.dirtySince = nil, 0, time.Time{}
+	s.syncing = r
+	s.syncCh <- r
+}
+
+// syncDone takes the result of an fsync: on success what it covered is
+// durable and its waiters are released; a failure puts the appender down.
+func (s *sequencer) syncDone(r *syncReq) {
+	s.syncing = nil
+	if r.err != nil {
+		s.fail(fmt.Errorf("fsync spool file %s: %w", s.path(), r.err), r)
 		return
 	}
+	s.synced1(r)
+	if len(s.waiters) > 0 {
+		s.startSync()
+	}
+}
+
+// synced1 makes what a successful fsync covered the durable state.
+func (s *sequencer) synced1(r *syncReq) {
 	s.a.stats.syncs.Add(1)
-	s.markSynced()
-	for _, e := range s.waiters {
+	s.syncedOff, s.synced, s.syncedSeg = r.off, r.tree, r.seg
+	s.a.stats.size.Store(r.tree.size)
+	for _, e := range r.waiters {
 		e.done <- nil
 		e.done = nil
 		freeEntry(e)
 	}
-	clear(s.waiters)
-	s.waiters = s.waiters[:0]
+}
+
+// waitSync waits for the fsync in flight, if any, and takes its result.
+func (s *sequencer) waitSync() {
+	if s.syncing != nil {
+		s.syncDone(<-s.doneCh)
+	}
+}
+
+// syncNow makes everything written durable before it returns.
+func (s *sequencer) syncNow() {
+	s.waitSync()
+	s.startSync()
+	s.waitSync()
 }
 
 func (s *sequencer) markSynced() {
 	s.syncedOff = s.off
 	s.synced.size, s.synced.chain = s.tree.size, s.tree.chain
-	s.synced.hashes = append(s.synced.hashes[:0], s.tree.hashes...)
+	s.synced.hashes = append([][32]byte(nil), s.tree.hashes...)
 	s.syncedSeg = s.seg
 	s.unsynced = 0
 	s.dirtySince = time.Time{}
@@ -310,21 +376,35 @@ func (s *sequencer) markSynced() {
 // fail puts the appender down: records written since the last fsync may
 // not be on disk, so they are taken back and counted as lost, and the
 // records waiting for the fsync get the error.
-func (s *sequencer) fail(err error) {
+func (s *sequencer) fail(err error, failed ...*syncReq) {
+	// An fsync in flight settles first: if it succeeds, what it covered
+	// stays.
+	if s.syncing != nil {
+		r := <-s.doneCh
+		s.syncing = nil
+		if r.err == nil {
+			s.synced1(r)
+		} else {
+			failed = append(failed, r)
+		}
+	}
 	err = fmt.Errorf("%w: %w", ErrTrailDown, err)
 	s.down = err
 	s.a.down.Store(&err)
 	s.a.stats.spoolErrors.Add(1)
 	s.o.Log.Error("trail spool failed; refusing records until it works again", zap.String("stream", s.o.Stream), zap.Error(err))
 	now := s.o.Now()
+	for _, r := range failed {
+		s.unsynced += r.unsynced
+		s.waiters = append(s.waiters, r.waiters...)
+	}
 	if s.unsynced > 0 {
 		s.a.lost.add(s.unsynced, now)
 	}
 	for _, e := range s.waiters {
 		s.refuse(e)
 	}
-	clear(s.waiters)
-	s.waiters = s.waiters[:0]
+	s.waiters = nil
 	s.tree.size, s.tree.chain = s.synced.size, s.synced.chain
 	s.tree.hashes = append(s.tree.hashes[:0], s.synced.hashes...)
 	s.seg = s.syncedSeg
@@ -360,7 +440,7 @@ func (s *sequencer) recover(now time.Time) {
 	s.down = nil
 	s.writeLoss()
 	s.flush()
-	s.sync()
+	s.syncNow()
 	if s.down != nil {
 		return
 	}
@@ -376,11 +456,9 @@ func (s *sequencer) cut() {
 	if s.down != nil || s.seg.empty() {
 		return
 	}
-	if s.syncedOff != s.off || len(s.waiters) > 0 {
-		s.sync()
-		if s.down != nil {
-			return
-		}
+	s.syncNow()
+	if s.down != nil {
+		return
 	}
 	c := &cut{
 		start: s.seg.start, end: s.tree.Size(), path: s.path(),
@@ -422,7 +500,6 @@ func (s *sequencer) shutdown() {
 		s.writeLoss()
 		s.system(sysEvent("trail.stop", s.o.Heartbeat))
 		s.flush()
-		s.sync()
 		s.cut()
 	}
 	if s.f != nil {

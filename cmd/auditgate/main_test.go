@@ -152,9 +152,15 @@ type server struct {
 
 func startServe(t *testing.T, args ...string) *server {
 	t.Helper()
+	return startServeIn(t, t.TempDir(), args...)
+}
+
+// startServeIn starts serve with dataDir as its data directory.
+func startServeIn(t *testing.T, dataDir string, args ...string) *server {
+	t.Helper()
 	s := &server{t: t, logLines: make(chan map[string]any, 1024), exited: make(chan error, 1)}
 	s.cmd = exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, args...)...)
-	s.dataDir = t.TempDir()
+	s.dataDir = dataDir
 	s.cmd.Env = append(os.Environ(), "AUDITGATE_DATA_DIR="+s.dataDir)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {

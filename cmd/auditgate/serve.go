@@ -114,6 +114,11 @@ func serve(cfg *config.Config, f serveFlags, log *zap.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	rm := newReloadMetrics(reg)
+	// Signals are caught from here on, so that a SIGTERM sent as soon as
+	// the "serving" line appears still closes the trail cleanly.
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
 	openCtx, cancelOpen := context.WithTimeout(context.Background(), time.Minute)
 	trail, err := openTrail(openCtx, cfg, log)
 	cancelOpen()
@@ -167,9 +172,6 @@ func serve(cfg *config.Config, f serveFlags, log *zap.Logger) error {
 		zap.Int("routes", len(cfg.Gateway.Routes)),
 		zap.String("config", cfg.File))
 
-	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sig)
 	var serveErr error
 loop:
 	for {
