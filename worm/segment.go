@@ -260,6 +260,40 @@ func (sr *segmentReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// segmentLineBuf is the first size of a segmentLineReader's buffer, and
+// segmentLineBufKeep the largest one pooled: a segment of long lines grows
+// its buffer, and the pool should not pin that memory for short ones.
+const (
+	segmentLineBuf     = 64 << 10
+	segmentLineBufKeep = 1 << 20
+)
+
+// segmentReaders are the readers ForEachLine stacks for one segment. They
+// are pooled because a verifier reads segment after segment, and their
+// buffers would otherwise be allocated and cleared for each.
+type segmentReaders struct {
+	sr segmentReader
+	in *bufio.Reader
+	lr segmentLineReader
+}
+
+var segmentReadersPool = sync.Pool{New: func() any {
+	return &segmentReaders{
+		in: bufio.NewReaderSize(nil, 64<<10),
+		lr: segmentLineReader{buf: make([]byte, 0, segmentLineBuf)},
+	}
+}}
+
+func (rs *segmentReaders) release() {
+	rs.sr = segmentReader{}
+	rs.in.Reset(nil)
+	if cap(rs.lr.buf) > segmentLineBufKeep {
+		return
+	}
+	rs.lr = segmentLineReader{buf: rs.lr.buf[:0]}
+	segmentReadersPool.Put(rs)
+}
+
 // ForEachLine streams the segment object read from r and calls fn with each
 // line (without its newline) and its number from 0. line is valid only
 // during the call. Memory is bounded by the zstd window (8 MiB) and the
@@ -267,19 +301,21 @@ func (sr *segmentReader) Read(p []byte) (int, error) {
 // from fn stops the walk and is returned as it is; format errors match
 // ErrBadSegment. A segment with no lines is an error.
 func ForEachLine(r io.Reader, fn func(i int, line []byte) error) error {
-	sr := &segmentReader{r: r}
-	br := bufio.NewReaderSize(sr, 64<<10)
+	rs := segmentReadersPool.Get().(*segmentReaders)
+	defer rs.release()
+	rs.sr.r = r
+	rs.in.Reset(&rs.sr)
 	// Peek errors show up as a short header below.
-	head, _ := br.Peek(zstd.HeaderMaxSize)
-	if sr.err != nil {
-		return fmt.Errorf("read segment: %w", sr.err)
+	head, _ := rs.in.Peek(zstd.HeaderMaxSize)
+	if rs.sr.err != nil {
+		return fmt.Errorf("read segment: %w", rs.sr.err)
 	}
 	size, err := segmentHeader(head)
 	if err != nil {
 		return fmt.Errorf("read segment: %w", err)
 	}
 	dec := segmentDecoderPool.Get().(*zstd.Decoder)
-	if err := dec.Reset(br); err != nil {
+	if err := dec.Reset(rs.in); err != nil {
 		return fmt.Errorf("read segment: %w: %v", ErrBadSegment, err)
 	}
 	defer func() {
@@ -287,15 +323,16 @@ func ForEachLine(r io.Reader, fn func(i int, line []byte) error) error {
 		_ = dec.Reset(nil)
 		segmentDecoderPool.Put(dec)
 	}()
-	lr := &segmentLineReader{r: bufio.NewReaderSize(dec, 64<<10)}
+	lr := &rs.lr
+	lr.r = dec
 	i := 0
 	for {
 		line, err := lr.next()
 		if err == io.EOF {
 			break
 		}
-		if sr.err != nil {
-			return fmt.Errorf("read segment: %w", sr.err)
+		if rs.sr.err != nil {
+			return fmt.Errorf("read segment: %w", rs.sr.err)
 		}
 		if err != nil {
 			return fmt.Errorf("read segment: line %d: %w", i, err)
@@ -318,36 +355,57 @@ func ForEachLine(r io.Reader, fn func(i int, line []byte) error) error {
 }
 
 // segmentLineReader splits decoded text into lines, counting the bytes.
+// Lines are slices of its one buffer, which the decoder fills directly:
+// the text is copied once, out of the decoder's window, and a line is
+// moved only when it straddles the end of the buffer.
 type segmentLineReader struct {
-	r    *bufio.Reader
-	long []byte // a line longer than r's buffer, assembled here
-	n    uint64
+	r   io.Reader
+	buf []byte // buf[off:] is text read but not yet returned
+	off int
+	err error // r's error, which follows the text in buf
+	n   uint64
 }
 
 // next returns the next line without its newline, io.EOF after the last
 // one, or an error for a line without a newline or over MaxLineBytes.
 func (lr *segmentLineReader) next() ([]byte, error) {
-	lr.long = lr.long[:0]
+	scanned := 0 // bytes of buf[off:] known to hold no newline
+	empty := 0   // reads in a row that returned nothing
 	for {
-		chunk, err := lr.r.ReadSlice('\n')
-		lr.n += uint64(len(chunk))
+		if j := bytes.IndexByte(lr.buf[lr.off+scanned:], '\n'); j >= 0 {
+			end := lr.off + scanned + j
+			line := lr.buf[lr.off:end:end]
+			lr.off = end + 1
+			return line, nil
+		}
+		scanned = len(lr.buf) - lr.off
 		switch {
-		case err == nil && len(lr.long) == 0:
-			return chunk[:len(chunk)-1], nil
-		case err == nil || err == bufio.ErrBufferFull:
-			if len(lr.long)+len(chunk) > MaxLineBytes+1 {
-				return nil, fmt.Errorf("%w: line longer than %d bytes", ErrBadSegment, MaxLineBytes)
-			}
-			lr.long = append(lr.long, chunk...)
-			if err == nil {
-				return lr.long[:len(lr.long)-1], nil
-			}
-		case err == io.EOF && len(chunk) == 0 && len(lr.long) == 0:
+		case lr.err == io.EOF && scanned == 0:
 			return nil, io.EOF
-		case err == io.EOF:
+		case lr.err == io.EOF:
 			return nil, fmt.Errorf("%w: the last line has no newline", ErrBadSegment)
-		default:
-			return nil, fmt.Errorf("%w: %v", ErrBadSegment, err)
+		case lr.err != nil:
+			return nil, fmt.Errorf("%w: %v", ErrBadSegment, lr.err)
+		case scanned > MaxLineBytes:
+			return nil, fmt.Errorf("%w: line longer than %d bytes", ErrBadSegment, MaxLineBytes)
+		case empty > 100:
+			return nil, fmt.Errorf("%w: %v", ErrBadSegment, io.ErrNoProgress)
+		}
+		if lr.off > 0 {
+			lr.buf = lr.buf[:copy(lr.buf, lr.buf[lr.off:])]
+			lr.off = 0
+		}
+		if len(lr.buf) == cap(lr.buf) {
+			lr.buf = slices.Grow(lr.buf, min(max(cap(lr.buf), segmentLineBuf), MaxLineBytes+1-len(lr.buf)))
+		}
+		n, err := lr.r.Read(lr.buf[len(lr.buf):cap(lr.buf)])
+		lr.buf = lr.buf[:len(lr.buf)+n]
+		lr.n += uint64(n)
+		lr.err = err
+		if n == 0 && err == nil {
+			empty++
+		} else {
+			empty = 0
 		}
 	}
 }

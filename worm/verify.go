@@ -28,6 +28,23 @@ type VerifyOptions struct {
 	// overlap [From, To]. Manifests, their links, roots and checkpoints are
 	// checked whatever the window.
 	From, To time.Time
+	// Progress, if set, is called on Verify's goroutine as each stream's
+	// walk begins and ends, and between segments at most every 100 ms; it
+	// should return quickly. If nil, nothing is reported.
+	Progress func(VerifyProgress)
+}
+
+// VerifyProgress is how far Verify has come in one stream.
+type VerifyProgress struct {
+	Stream string
+	// Segments is the number of the stream's manifests walked so far, and
+	// SegmentsTotal the number listed.
+	Segments, SegmentsTotal uint64
+	// Records is the number of records re-hashed so far, and Bytes their
+	// text, newlines included, as decompressed.
+	Records, Bytes uint64
+	// Done is set in the stream's last call.
+	Done bool
 }
 
 // A Finding is one thing wrong with a trail.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"hash"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -47,9 +48,11 @@ func (v *streamVerifier) segment(m *Manifest, mKey string, chain [32]byte, chain
 		hashOK = false
 		v.find(key, FindingSegmentHashMismatch, "segment %s: SHA-256 %s of the stored object is not %s that manifest %s states: the segment was altered or replaced", key, verifyHashHex(sum), verifyHashHex(m.SegmentSHA256), mKey)
 	}
-	sc := newRecordScan(v.rep.Stream, m)
+	sc := &v.scan
+	sc.reset(v.rep.Stream, m)
 	err = ForEachLine(bytes.NewReader(data), sc.line)
 	v.rep.Records += uint64(len(sc.leaves))
+	v.bytes += sc.bytes
 	if err != nil {
 		v.find(key, FindingSegmentMalformed, "segment %s does not decode: %v", key, err)
 		return nil
@@ -87,9 +90,27 @@ func segmentRangeOf(start uint64, leaves [][32]byte) [][32]byte {
 	out := make([][32]byte, len(nodes))
 	for i, id := range nodes {
 		lo := id.Index<<id.Level - start
-		out[i] = treeRootOf(leaves[lo : lo+1<<id.Level])
+		out[i] = perfectRoot(leaves[lo : lo+1<<id.Level])
 	}
 	return out
+}
+
+// perfectRoot is the root of a perfect subtree, whose number of leaves is a
+// power of two. Unlike treeRootOf it computes no hash chain, which would
+// cost as much hashing again as the tree's interior nodes.
+func perfectRoot(leaves [][32]byte) [32]byte {
+	var stack [64][32]byte
+	n := 0
+	for i := range leaves {
+		h := leaves[i]
+		for s := i; s&1 == 1; s >>= 1 {
+			n--
+			h = treeHashChildren(stack[n], h)
+		}
+		stack[n] = h
+		n++
+	}
+	return stack[0]
 }
 
 // rootInside is the root at start+len(leaves), from the compact range
@@ -133,7 +154,8 @@ func equalHashes(a, b [][32]byte) bool {
 // recordScan hashes a segment's records and reads only their "stream" and
 // "time", without decoding the rest. Problems are counted per kind, with
 // the first one described, so a bad segment gives a few findings, not one
-// per record.
+// per record. A streamVerifier keeps one for all its segments, so that the
+// hash and the leaves' memory are reused.
 type recordScan struct {
 	stream     string
 	start      uint64
@@ -141,18 +163,28 @@ type recordScan struct {
 	loS, hiS   string // lo and hi in TimeLayout, compared as text
 	h          hash.Hash
 	leaves     [][32]byte
+	bytes      uint64    // text scanned, newlines included
 	bad        [3]int    // wrong stream, time outside, malformed
 	firstBad   [3]string // the first of each
 	leafPrefix [1]byte
 	sum        [32]byte
 }
 
-func newRecordScan(stream string, m *Manifest) *recordScan {
+// recordScanPresize bounds the leaves allocated ahead of a segment's
+// records: the manifest's count is signed, but a segment holding fewer
+// lines should not cost memory for more.
+const recordScanPresize = 1 << 16
+
+func (sc *recordScan) reset(stream string, m *Manifest) {
 	lo, hi := minMaxTime(m.FirstTime, m.LastTime)
-	return &recordScan{
+	if sc.h == nil {
+		sc.h = sha256.New()
+	}
+	n := int(min(m.End-m.Start, recordScanPresize))
+	*sc = recordScan{
 		stream: stream, start: m.Start, lo: lo, hi: hi,
 		loS: lo.UTC().Format(TimeLayout), hiS: hi.UTC().Format(TimeLayout),
-		h: sha256.New(), leaves: make([][32]byte, 0, m.End-m.Start),
+		h: sc.h, leaves: slices.Grow(sc.leaves[:0], n),
 	}
 }
 
@@ -163,34 +195,133 @@ func (sc *recordScan) line(i int, line []byte) error {
 	sc.h.Write(sc.leafPrefix[:])
 	sc.h.Write(line)
 	sc.leaves = append(sc.leaves, [32]byte(sc.h.Sum(sc.sum[:0])))
+	sc.bytes += uint64(len(line)) + 1
 
 	// The line is only read during this call, so it is viewed as a string
-	// without copying; gjson results point into it and are not kept.
+	// without copying; the strings read from it are not kept.
 	s := unsafe.String(unsafe.SliceData(line), len(line))
-	idx := sc.start + uint64(i)
-	st, tm := gjson.Get(s, "stream"), gjson.Get(s, "time")
-	switch {
-	case st.Type != gjson.String || tm.Type != gjson.String:
-		sc.note(2, fmt.Sprintf("record %d (line %d) has no string \"stream\" or \"time\"", idx, i))
-	case st.Str != sc.stream:
-		sc.note(0, fmt.Sprintf("record %d (line %d) belongs to stream %q", idx, i, st.Str))
+	st, tm, ok := recordHead(s)
+	if !ok {
+		sc.lookup(i, s)
+		return nil
 	}
-	if tm.Type == gjson.String {
-		switch in, ok := sc.timeIn(tm.Str); {
-		case !ok:
-			sc.note(2, fmt.Sprintf("record %d (line %d) has time %q, not an RFC 3339 time", idx, i, tm.Str))
-		case !in:
-			sc.note(1, fmt.Sprintf("record %d (line %d) has time %s", idx, i, tm.Str))
-		}
+	if st != sc.stream && sc.first(0) {
+		sc.firstBad[0] = fmt.Sprintf("record %d (line %d) belongs to stream %q", sc.start+uint64(i), i, st)
 	}
+	sc.checkTime(i, tm)
 	return nil
 }
 
-func (sc *recordScan) note(kind int, what string) {
-	if sc.bad[kind] == 0 {
-		sc.firstBad[kind] = what
+// lookup reads "stream" and "time" from a record that recordHead cannot
+// read, wherever they are.
+func (sc *recordScan) lookup(i int, s string) {
+	st, tm := gjson.Get(s, "stream"), gjson.Get(s, "time")
+	switch {
+	case st.Type != gjson.String || tm.Type != gjson.String:
+		if sc.first(2) {
+			sc.firstBad[2] = fmt.Sprintf("record %d (line %d) has no string \"stream\" or \"time\"", sc.start+uint64(i), i)
+		}
+	case st.Str != sc.stream:
+		if sc.first(0) {
+			sc.firstBad[0] = fmt.Sprintf("record %d (line %d) belongs to stream %q", sc.start+uint64(i), i, st.Str)
+		}
 	}
+	if tm.Type == gjson.String {
+		sc.checkTime(i, tm.Str)
+	}
+}
+
+func (sc *recordScan) checkTime(i int, t string) {
+	switch in, ok := sc.timeIn(t); {
+	case !ok:
+		if sc.first(2) {
+			sc.firstBad[2] = fmt.Sprintf("record %d (line %d) has time %q, not an RFC 3339 time", sc.start+uint64(i), i, t)
+		}
+	case !in:
+		if sc.first(1) {
+			sc.firstBad[1] = fmt.Sprintf("record %d (line %d) has time %s", sc.start+uint64(i), i, t)
+		}
+	}
+}
+
+// first counts a problem of a kind and reports whether it is the first,
+// the one to describe: the others are only counted, and cost no message.
+func (sc *recordScan) first(kind int) bool {
 	sc.bad[kind]++
+	return sc.bad[kind] == 1
+}
+
+// recordHeadKeys is how many keys recordHead reads before giving up; the
+// trail writes "stream" fifth.
+const recordHeadKeys = 8
+
+// recordHead reads "stream" and "time" from a record line as the trail
+// writes it: an object whose first keys are "v":1, "id", "time", "kind"
+// and "stream", without spaces, with plain strings and integers as values.
+// It stops at the value of "stream", so a record's body costs nothing
+// here. ok is false for a line that does not begin in that shape (another
+// value, an escape, a space, "stream" or "time" not among the first keys);
+// where ok is true the values are those gjson finds, the first of each
+// key.
+func recordHead(s string) (stream, tm string, ok bool) {
+	if len(s) == 0 || s[0] != '{' {
+		return "", "", false
+	}
+	var haveStream, haveTime bool
+	i := 1
+	for range recordHeadKeys {
+		key, j, ok := recordHeadString(s, i)
+		if !ok || j >= len(s) || s[j] != ':' {
+			return "", "", false
+		}
+		i = j + 1
+		if val, j, ok := recordHeadString(s, i); ok {
+			switch {
+			case key == "time" && !haveTime:
+				tm, haveTime = val, true
+			case key == "stream" && !haveStream:
+				stream, haveStream = val, true
+			}
+			i = j
+		} else {
+			j := i
+			for j < len(s) && '0' <= s[j] && s[j] <= '9' {
+				j++
+			}
+			// A first "time" or "stream" that is no string leaves the
+			// verdict to the full lookup.
+			if j == i || (key == "time" && !haveTime) || (key == "stream" && !haveStream) {
+				return "", "", false
+			}
+			i = j
+		}
+		if haveStream && haveTime {
+			return stream, tm, true
+		}
+		if i >= len(s) || s[i] != ',' {
+			return "", "", false
+		}
+		i++
+	}
+	return "", "", false
+}
+
+// recordHeadString reads the string starting at s[i], without escapes,
+// and returns it and the index after its closing quote. The strings it
+// reads are short, where a loop beats IndexByte's setup.
+func recordHeadString(s string, i int) (string, int, bool) {
+	if i >= len(s) || s[i] != '"' {
+		return "", 0, false
+	}
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case '"':
+			return s[i+1 : j], j + 1, true
+		case '\\':
+			return "", 0, false
+		}
+	}
+	return "", 0, false
 }
 
 // timeIn reports whether t lies within [lo, hi]. Times in TimeLayout,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 )
@@ -30,6 +31,12 @@ type streamVerifier struct {
 	mid        []uint64
 	referenced map[string]bool
 	holes      [][2]uint64 // record ranges whose manifest is missing or bad
+
+	scan  recordScan // reused for every segment
+	bytes uint64     // record text re-hashed, for progress
+
+	walked       uint64    // manifests walked, for progress
+	lastProgress time.Time // when o.Progress was last called
 }
 
 type verifyCheckpoint struct {
@@ -134,7 +141,10 @@ func (v *streamVerifier) walk() error {
 	manifests := slices.Clone(v.objs.manifests)
 	slices.SortFunc(manifests, func(a, b Key) int { return compareUint(a.End, b.End) })
 	w := walkState{prevKnown: true, chainOK: true, acc: treeFactory.NewEmptyRange(0)}
+	v.progress(true, false)
 	for _, mk := range manifests {
+		v.progress(false, false)
+		v.walked++
 		key := mk.String()
 		data, found, err := v.get(key)
 		if err != nil {
@@ -214,7 +224,27 @@ func (v *streamVerifier) walk() error {
 	}
 	v.rep.Size = w.next
 	v.rep.Root = v.roots[w.next].root
+	v.progress(true, true)
 	return nil
+}
+
+// verifyProgressEvery is how often, at most, Verify reports progress
+// between the start and end of a stream; it checks between segments.
+const verifyProgressEvery = 100 * time.Millisecond
+
+// progress calls o.Progress, if set: always if force, otherwise only when
+// verifyProgressEvery has passed since the last call.
+func (v *streamVerifier) progress(force, done bool) {
+	if v.o.Progress == nil {
+		return
+	}
+	now := time.Now()
+	if !force && now.Sub(v.lastProgress) < verifyProgressEvery {
+		return
+	}
+	v.lastProgress = now
+	v.o.Progress(VerifyProgress{Stream: v.rep.Stream, Segments: v.walked, SegmentsTotal: uint64(len(v.objs.manifests)),
+		Records: v.rep.Records, Bytes: v.bytes, Done: done})
 }
 
 // lose records that the manifest ending at end cannot be used: the walk

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // vtBase is when test trails' records begin.
@@ -124,6 +126,54 @@ func TestVerifyHonestTrail(t *testing.T) {
 	}
 }
 
+func TestVerifyProgress(t *testing.T) {
+	k := newTestKey(t, "gw")
+	st := NewMemStore()
+	a := vtSeal(t, st, k, "", "gw-a", 10, 1, 33, 64)
+	b := vtSeal(t, st, k, "", "gw-b", 5)
+	var got []VerifyProgress
+	rep := vtVerify(t, st, VerifyOptions{Trust: vtTrust(t, "", k), Progress: func(p VerifyProgress) { got = append(got, p) }})
+	if !rep.OK() {
+		t.Fatalf("honest trail has findings: %v", rep.all())
+	}
+	text := func(tr *vtTrail) (n uint64) {
+		for _, l := range tr.lines {
+			n += uint64(len(l)) + 1
+		}
+		return n
+	}
+	// Each stream's walk reports as it begins and as it ends; a slow walk
+	// may report in between.
+	for _, w := range []struct {
+		first, last VerifyProgress
+	}{
+		{VerifyProgress{Stream: "gw-a", SegmentsTotal: 4},
+			VerifyProgress{Stream: "gw-a", Segments: 4, SegmentsTotal: 4, Records: 108, Bytes: text(a), Done: true}},
+		{VerifyProgress{Stream: "gw-b", SegmentsTotal: 1},
+			VerifyProgress{Stream: "gw-b", Segments: 1, SegmentsTotal: 1, Records: 5, Bytes: text(b), Done: true}},
+	} {
+		var calls []VerifyProgress
+		for _, p := range got {
+			if p.Stream == w.first.Stream {
+				calls = append(calls, p)
+			}
+		}
+		if len(calls) < 2 || calls[0] != w.first || calls[len(calls)-1] != w.last {
+			t.Errorf("stream %s: progress %+v, want from %+v to %+v", w.first.Stream, calls, w.first, w.last)
+			continue
+		}
+		for i := 1; i < len(calls)-1; i++ {
+			p, q := calls[i-1], calls[i]
+			if q.Done || q.Segments < p.Segments || q.Records < p.Records || q.Bytes < p.Bytes {
+				t.Errorf("stream %s: progress goes back or ends early: %+v after %+v", w.first.Stream, q, p)
+			}
+		}
+	}
+	if got[len(got)-1].Stream != "gw-b" {
+		t.Errorf("streams reported out of order: %+v", got)
+	}
+}
+
 func TestVerifyCheckpointInsideSegment(t *testing.T) {
 	k := newTestKey(t, "gw")
 	st := NewMemStore()
@@ -211,6 +261,82 @@ func TestSegmentRangeOfMatchesSegmentRange(t *testing.T) {
 			if want := SegmentRange(start, leaves[start:int(start)+n]); !equalHashes(got, want) {
 				t.Fatalf("range of [%d, %d): got %x, want %x", start, int(start)+n, got, want)
 			}
+		}
+	}
+}
+
+// recordHeadCases are lines recordHead must read as gjson does, or leave
+// to it.
+var recordHeadCases = []string{
+	`{"v":1,"id":"0193a5e2-7c1d-7c3e-9a4b-1f2e3d4c5b6a","time":"2026-11-27T18:00:00.123456789Z","kind":"inference","stream":"gw-eu1-7f3a","route":"openai"}`,
+	`{"v":1,"id":"a","time":"t","kind":"k","stream":"s"}`,
+	`{"v":1,"id":"a","time":"t","kind":"k","stream":"s"` + "\xff\xfe garbage after the head",
+	`{"v":1,"id":"a","time":"t","kind":"k","stream":"s\xff"}`,
+	`{"v":1,"id":"a","stream":"s","time":"t"}`,
+	`{"v":1,"id":"a","time":"t","time":"u","kind":"k","stream":"s","stream":"x"}`,
+	`{"v":1,"id":"a","time":1,"kind":"k","stream":"s"}`,
+	`{"v":1,"id":"a","time":"t","kind":"k","stream":2}`,
+	`{"v":1,"id":"a","time":"t","kind":"k","stream":null}`,
+	`{"v":1,"id":"a\"b","time":"t","kind":"k","stream":"s"}`,
+	`{"v":1,"id":"a","time":"t\u0031","kind":"k","stream":"s"}`,
+	`{"v":1,"id":"a","ti\u006de":"t","kind":"k","stream":"s"}`,
+	`{"v": 1,"id":"a","time":"t","kind":"k","stream":"s"}`,
+	` {"v":1,"id":"a","time":"t","kind":"k","stream":"s"}`,
+	`{"v":1,"id":"a","time":"t","kind":"k","a":1,"b":2,"c":3,"d":4,"stream":"s"}`,
+	`{"v":1,"id":"a","time":"t","kind":"k","x":{"stream":"s"},"stream":"r"}`,
+	`{"v":1,"id":"a","time":"t","kind":"k"}`,
+	`{"v":1,"id":"a","time":"t","kind":"k","stream":"s`,
+	`{"v":1,"id":"a","time":"t","kind":"k","stream"`,
+	`{"v":-1,"id":"a","time":"t","kind":"k","stream":"s"}`,
+	`{"v":1.5,"id":"a","time":"t","kind":"k","stream":"s"}`,
+	`["stream","s","time","t"]`,
+	`"stream"`,
+	`{}`,
+	`{`,
+	``,
+}
+
+func TestRecordHeadAgreesWithGJSON(t *testing.T) {
+	fast := 0
+	for _, line := range recordHeadCases {
+		if recordHeadCheck(t, line) {
+			fast++
+		}
+	}
+	if fast < 5 {
+		t.Errorf("recordHead read only %d of the cases", fast)
+	}
+}
+
+// recordHeadCheck fails t if recordHead reads line other than gjson does,
+// and reports whether it read it.
+func recordHeadCheck(t *testing.T, line string) bool {
+	t.Helper()
+	st, tm, ok := recordHead(line)
+	if !ok {
+		return false
+	}
+	gst, gtm := gjson.Get(line, "stream"), gjson.Get(line, "time")
+	if gst.Type != gjson.String || gtm.Type != gjson.String || gst.Str != st || gtm.Str != tm {
+		t.Errorf("recordHead(%q) = %q, %q; gjson finds %v %q, %v %q", line, st, tm, gst.Type, gst.Str, gtm.Type, gtm.Str)
+	}
+	return true
+}
+
+func FuzzRecordHead(f *testing.F) {
+	for _, line := range recordHeadCases {
+		f.Add(line)
+	}
+	f.Fuzz(func(t *testing.T, line string) { recordHeadCheck(t, line) })
+}
+
+func BenchmarkRecordHead(b *testing.B) {
+	line := recordHeadCases[0]
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok := recordHead(line); !ok {
+			b.Fatal("not read")
 		}
 	}
 }

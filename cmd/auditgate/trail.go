@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/auditgate/auditgate/worm"
 )
 
@@ -106,7 +108,13 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage("%v", err)
 	}
+	bar := newVerifyBar(stderr)
+	if bar != nil {
+		o.Progress = bar.draw
+	}
 	rep, err := worm.Verify(context.Background(), st, o)
+	// The report may go to the same terminal: the bar leaves first.
+	bar.clear()
 	if err != nil {
 		fmt.Fprintf(stderr, "auditgate verify: %v\n", err)
 		return exitFailure
@@ -201,4 +209,108 @@ func writeVerifyJSON(w io.Writer, rep *worm.Report) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(out)
+}
+
+// verifyBar draws verify's progress as one line on a terminal, redrawn in
+// place with '\r' and cleared when verify is done, so that neither a
+// pipe, a file nor the report on stdout ever sees it.
+type verifyBar struct {
+	w      io.Writer
+	width  int       // of the terminal
+	stream string    // the stream being walked
+	start  time.Time // when its walk began
+	drawn  int       // length of the line on screen
+}
+
+// newVerifyBar returns a bar on stderr if stderr is a terminal, else nil.
+func newVerifyBar(stderr io.Writer) *verifyBar {
+	f, ok := stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil || width <= 0 {
+		width = 80
+	}
+	return &verifyBar{w: f, width: width}
+}
+
+func (b *verifyBar) draw(p worm.VerifyProgress) {
+	now := time.Now()
+	if p.Stream != b.stream {
+		b.stream, b.start = p.Stream, now
+	}
+	line := renderVerifyBar(p, now.Sub(b.start), b.width)
+	// Spaces, not an escape sequence, erase the rest of a longer line, so
+	// that any terminal shows it right.
+	pad := max(b.drawn-len(line), 0)
+	fmt.Fprintf(b.w, "\r%s%s", line, strings.Repeat(" ", pad))
+	b.drawn = len(line)
+}
+
+// clear erases the bar; a nil bar does nothing.
+func (b *verifyBar) clear() {
+	if b == nil || b.drawn == 0 {
+		return
+	}
+	fmt.Fprintf(b.w, "\r%s\r", strings.Repeat(" ", b.drawn))
+	b.drawn = 0
+}
+
+// renderVerifyBar is the bar's line for p, elapsed since the stream's walk
+// began, fitted into a terminal width columns wide (leaving the last
+// column free, where some terminals wrap):
+//
+//	verifying gw-1  [=======>         ]  412/1000 segments  1.2 M records  480 MB/s
+//
+// The bar's width depends only on the stream and the terminal, so that it
+// does not jitter as the numbers after it grow.
+func renderVerifyBar(p worm.VerifyProgress, elapsed time.Duration, width int) string {
+	head := "verifying " + p.Stream
+	var tail strings.Builder
+	if p.SegmentsTotal > 0 {
+		fmt.Fprintf(&tail, "  %d/%d segments", p.Segments, p.SegmentsTotal)
+	} else {
+		fmt.Fprintf(&tail, "  %d segments", p.Segments)
+	}
+	fmt.Fprintf(&tail, "  %s records", verifyBarCount(p.Records))
+	if secs := elapsed.Seconds(); secs >= 0.05 && p.Bytes > 0 {
+		fmt.Fprintf(&tail, "  %.0f MB/s", float64(p.Bytes)/1e6/secs)
+	}
+	line := head + tail.String()
+	const minBar, maxBar = 10, 40
+	widest := len(fmt.Sprintf("  %d/%d segments  999.9 k records  9999 MB/s", p.SegmentsTotal, p.SegmentsTotal))
+	if n := width - 1 - len(head) - len("  []") - widest; p.SegmentsTotal > 0 && n >= minBar {
+		line = head + "  [" + verifyBarFill(p.Segments, p.SegmentsTotal, min(n, maxBar)) + "]" + tail.String()
+	}
+	if len(line) > width-1 {
+		line = line[:max(width-1, 0)]
+	}
+	return line
+}
+
+// verifyBarFill is a bar n columns wide, done/total of it filled.
+func verifyBarFill(done, total uint64, n int) string {
+	filled := n
+	if done < total {
+		filled = int(uint64(n) * done / total)
+	}
+	bar := strings.Repeat("=", filled)
+	if filled < n {
+		bar += ">" + strings.Repeat(" ", n-filled-1)
+	}
+	return bar
+}
+
+// verifyBarCount writes a count short: 412, 41.2 k, 1.2 M, 3.4 G.
+func verifyBarCount(n uint64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprint(n)
+	case n < 1e6:
+		return fmt.Sprintf("%.1f k", float64(n)/1e3)
+	case n < 1e9:
+		return fmt.Sprintf("%.1f M", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.1f G", float64(n)/1e9)
 }

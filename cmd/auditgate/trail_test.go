@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -87,10 +88,74 @@ func TestKeygenAndVerify(t *testing.T) {
 		t.Fatalf("verify tampered trail: exit %d\n%s", code, out)
 	}
 
+	// Off a terminal, verify draws no progress bar: not through a pipe,
+	// nor into a writer that is no file.
+	_, errOut, code = runCmd(t, "verify", trail, "--trust", trust, "--format", "json")
+	var so, se bytes.Buffer
+	direct := runVerify([]string{trail, "--trust", trust}, &so, &se)
+	for _, e := range []string{errOut, se.String()} {
+		if strings.ContainsAny(e, "\r") || strings.Contains(e, "verifying") {
+			t.Errorf("verify wrote a progress bar off a terminal (exit %d, %d): %q", code, direct, e)
+		}
+	}
+
 	// Usage errors exit 2.
 	for _, args := range [][]string{{"verify", trail}, {"verify", "--trust", trust}, {"verify", trail, "--trust", trust, "--from", "yesterday"}} {
 		if _, errOut, code := runCmd(t, args...); code != exitUsage {
 			t.Errorf("%v: exit %d %s", args, code, errOut)
 		}
 	}
+}
+
+func TestRenderVerifyBar(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		p       worm.VerifyProgress
+		elapsed time.Duration
+		width   int
+		want    string
+	}{
+		{"start", worm.VerifyProgress{Stream: "gw-1", SegmentsTotal: 1000}, 0, 80,
+			"verifying gw-1  [>            ]  0/1000 segments  0 records"},
+		{"under way", worm.VerifyProgress{Stream: "gw-1", Segments: 412, SegmentsTotal: 1000, Records: 1_234_567, Bytes: 960e6}, 2 * time.Second, 80,
+			"verifying gw-1  [=====>       ]  412/1000 segments  1.2 M records  480 MB/s"},
+		{"wide terminal caps the bar", worm.VerifyProgress{Stream: "gw-1", Segments: 1, SegmentsTotal: 4, Records: 41_200}, 0, 200,
+			"verifying gw-1  [==========>                             ]  1/4 segments  41.2 k records"},
+		{"done", worm.VerifyProgress{Stream: "gw-1", Segments: 4, SegmentsTotal: 4, Records: 999, Bytes: 5e6, Done: true}, time.Second, 80,
+			"verifying gw-1  [===================]  4/4 segments  999 records  5 MB/s"},
+		{"narrow terminal drops the bar", worm.VerifyProgress{Stream: "gw-1", Segments: 1, SegmentsTotal: 4}, 0, 50,
+			"verifying gw-1  1/4 segments  0 records"},
+		{"no manifests", worm.VerifyProgress{Stream: "gw-1"}, 0, 80,
+			"verifying gw-1  0 segments  0 records"},
+		{"too narrow for the text", worm.VerifyProgress{Stream: "gw-1", SegmentsTotal: 4}, 0, 12,
+			"verifying g"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := renderVerifyBar(tc.p, tc.elapsed, tc.width)
+			if got != tc.want {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+			if len(got) >= tc.width {
+				t.Errorf("%d columns do not fit a terminal %d wide", len(got), tc.width)
+			}
+		})
+	}
+}
+
+func TestVerifyBarRedrawsAndClears(t *testing.T) {
+	var out bytes.Buffer
+	b := &verifyBar{w: &out, width: 80}
+	b.draw(worm.VerifyProgress{Stream: "gw-long-name", SegmentsTotal: 2})
+	first := b.drawn
+	b.draw(worm.VerifyProgress{Stream: "gw-1", Segments: 2, SegmentsTotal: 2, Done: true})
+	b.clear()
+	lines := strings.Split(out.String(), "\r")
+	if len(lines) != 5 || lines[0] != "" || lines[4] != "" {
+		t.Fatalf("want three redraws of one line, got %q", out.String())
+	}
+	if len(lines[2]) != first || len(lines[3]) != first || strings.TrimSpace(lines[3]) != "" {
+		t.Errorf("a shorter line must cover the longer one and the clear must cover both: %q", out.String())
+	}
+	var nilBar *verifyBar
+	nilBar.clear()
 }
