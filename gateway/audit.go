@@ -43,6 +43,11 @@ func (a *audit) record(g *Gateway, rt *route, ex *Exchange) {
 	if rt != nil {
 		ro, policyName = &rt.Capture, rt.Policy
 	}
+	if ex.Outcome == OutcomeTrailUnavailable {
+		// Refused because the trail could not take records: nothing was
+		// forwarded, and offering this record would only count it lost.
+		return
+	}
 	d := a.decide(policyName, ex)
 	if d.Level == policy.LevelNone {
 		g.m.records.WithLabelValues(d.Level.String()).Inc()
