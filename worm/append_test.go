@@ -27,10 +27,11 @@ func (a *Appender) abandon() {
 }
 
 type appendFixture struct {
-	t     *testing.T
-	key   testKey
-	store Store
-	spool string
+	t       *testing.T
+	key     testKey
+	store   Store
+	spool   string
+	notices []Finding // from the last verify
 }
 
 func newAppendFixture(t *testing.T) *appendFixture {
@@ -73,6 +74,10 @@ func (f *appendFixture) verify() []map[string]any {
 	rep := vtVerify(f.t, f.store, VerifyOptions{Trust: trust})
 	if !rep.OK() {
 		f.t.Fatalf("trail does not verify: %v", rep.all())
+	}
+	f.notices = nil
+	for _, s := range rep.Streams {
+		f.notices = append(f.notices, s.Notices...)
 	}
 	var recs []map[string]any
 	r := &Reader{Store: f.store}
@@ -290,6 +295,9 @@ func TestAppenderRecoversFromACrash(t *testing.T) {
 	if gap["reason"] != "unclean_shutdown" || gap["torn_bytes"] != float64(len(torn)) || gap["after"] != float64(30) {
 		t.Errorf("gap record %v: want unclean_shutdown after record 30 with %d torn bytes", gap, len(torn))
 	}
+	if len(f.notices) != 1 || f.notices[0].Code != NoticeGapRecord {
+		t.Errorf("verify notices %v, want the gap record", f.notices)
+	}
 }
 
 func TestAppenderResealsAfterACrashBetweenSealAndState(t *testing.T) {
@@ -442,6 +450,9 @@ func TestAppenderHeartbeatAndAge(t *testing.T) {
 	recs := f.verify()
 	if k := kinds(recs); k["heartbeat"] < 3 {
 		t.Errorf("kinds %v: want heartbeats every 20ms for 300ms", k)
+	}
+	if len(f.notices) != 0 {
+		t.Errorf("notices on a trail with its heartbeats: %v", f.notices)
 	}
 	for _, r := range recs {
 		if r["kind"] == "heartbeat" && r["heartbeat"].(map[string]any)["every_ms"] != float64(20) {

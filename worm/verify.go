@@ -81,6 +81,10 @@ type StreamReport struct {
 	Size     uint64
 	Root     [32]byte
 	Findings []Finding
+	// Notices are what the records themselves say an auditor should know
+	// (gap records, silences longer than the heartbeat allows); they do
+	// not make the trail invalid. Codes are the Notice* constants.
+	Notices []Finding
 }
 
 // Report is the result of Verify.
@@ -210,13 +214,14 @@ func Verify(ctx context.Context, st Store, o VerifyOptions) (*Report, error) {
 	slices.Sort(names)
 	for _, name := range names {
 		v := &streamVerifier{ctx: ctx, store: st, o: o, prefix: prefix, objs: streams[name],
-			rep: StreamReport{Stream: name}}
+			rep: StreamReport{Stream: name}, sil: silence{stream: name}}
 		if since != nil && since.cp.Stream == name {
 			v.since = since
 		}
 		if err := v.run(); err != nil {
 			return nil, err
 		}
+		v.rep.Notices = v.sil.notices
 		rep.Streams = append(rep.Streams, v.rep)
 	}
 	return rep, nil

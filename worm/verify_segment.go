@@ -23,6 +23,7 @@ func (v *streamVerifier) segment(m *Manifest, mKey string, chain [32]byte, chain
 	key := m.Segment
 	if _, ok := v.objs.segments[key]; !ok {
 		v.find(key, FindingSegmentMissing, "segment %s (records [%d, %d)) named by manifest %s is missing", key, m.Start, m.End, mKey)
+		v.sil.forget()
 		return nil
 	}
 	v.referenced[key] = true
@@ -33,6 +34,7 @@ func (v *streamVerifier) segment(m *Manifest, mKey string, chain [32]byte, chain
 		}
 	}
 	if !v.inWindow(m) && len(mid) == 0 {
+		v.sil.forget()
 		return nil
 	}
 	data, found, err := v.get(key)
@@ -49,7 +51,7 @@ func (v *streamVerifier) segment(m *Manifest, mKey string, chain [32]byte, chain
 		v.find(key, FindingSegmentHashMismatch, "segment %s: SHA-256 %s of the stored object is not %s that manifest %s states: the segment was altered or replaced", key, verifyHashHex(sum), verifyHashHex(m.SegmentSHA256), mKey)
 	}
 	sc := &v.scan
-	sc.reset(v.rep.Stream, m)
+	sc.reset(v.rep.Stream, m, &v.sil)
 	err = ForEachLine(bytes.NewReader(data), sc.line)
 	v.rep.Records += uint64(len(sc.leaves))
 	v.bytes += sc.bytes
@@ -168,6 +170,7 @@ type recordScan struct {
 	firstBad   [3]string // the first of each
 	leafPrefix [1]byte
 	sum        [32]byte
+	sil        *silence // the stream's, across segments
 }
 
 // recordScanPresize bounds the leaves allocated ahead of a segment's
@@ -175,7 +178,7 @@ type recordScan struct {
 // lines should not cost memory for more.
 const recordScanPresize = 1 << 16
 
-func (sc *recordScan) reset(stream string, m *Manifest) {
+func (sc *recordScan) reset(stream string, m *Manifest, sil *silence) {
 	lo, hi := minMaxTime(m.FirstTime, m.LastTime)
 	if sc.h == nil {
 		sc.h = sha256.New()
@@ -184,7 +187,7 @@ func (sc *recordScan) reset(stream string, m *Manifest) {
 	*sc = recordScan{
 		stream: stream, start: m.Start, lo: lo, hi: hi,
 		loS: lo.UTC().Format(TimeLayout), hiS: hi.UTC().Format(TimeLayout),
-		h: sc.h, leaves: slices.Grow(sc.leaves[:0], n),
+		h: sc.h, leaves: slices.Grow(sc.leaves[:0], n), sil: sil,
 	}
 }
 
@@ -200,7 +203,7 @@ func (sc *recordScan) line(i int, line []byte) error {
 	// The line is only read during this call, so it is viewed as a string
 	// without copying; the strings read from it are not kept.
 	s := unsafe.String(unsafe.SliceData(line), len(line))
-	st, tm, ok := recordHead(s)
+	st, tm, kind, ok := recordHead(s)
 	if !ok {
 		sc.lookup(i, s)
 		return nil
@@ -209,6 +212,7 @@ func (sc *recordScan) line(i int, line []byte) error {
 		sc.firstBad[0] = fmt.Sprintf("record %d (line %d) belongs to stream %q", sc.start+uint64(i), i, st)
 	}
 	sc.checkTime(i, tm)
+	sc.sil.observe(sc.start+uint64(i), tm, kind, s)
 	return nil
 }
 
@@ -228,6 +232,7 @@ func (sc *recordScan) lookup(i int, s string) {
 	}
 	if tm.Type == gjson.String {
 		sc.checkTime(i, tm.Str)
+		sc.sil.observe(sc.start+uint64(i), tm.Str, gjson.Get(s, "kind").Str, s)
 	}
 }
 
@@ -263,16 +268,16 @@ const recordHeadKeys = 8
 // value, an escape, a space, "stream" or "time" not among the first keys);
 // where ok is true the values are those gjson finds, the first of each
 // key.
-func recordHead(s string) (stream, tm string, ok bool) {
+func recordHead(s string) (stream, tm, kind string, ok bool) {
 	if len(s) == 0 || s[0] != '{' {
-		return "", "", false
+		return "", "", "", false
 	}
 	var haveStream, haveTime bool
 	i := 1
 	for range recordHeadKeys {
 		key, j, ok := recordHeadString(s, i)
 		if !ok || j >= len(s) || s[j] != ':' {
-			return "", "", false
+			return "", "", "", false
 		}
 		i = j + 1
 		if val, j, ok := recordHeadString(s, i); ok {
@@ -281,6 +286,8 @@ func recordHead(s string) (stream, tm string, ok bool) {
 				tm, haveTime = val, true
 			case key == "stream" && !haveStream:
 				stream, haveStream = val, true
+			case key == "kind" && kind == "":
+				kind = val
 			}
 			i = j
 		} else {
@@ -291,19 +298,19 @@ func recordHead(s string) (stream, tm string, ok bool) {
 			// A first "time" or "stream" that is no string leaves the
 			// verdict to the full lookup.
 			if j == i || (key == "time" && !haveTime) || (key == "stream" && !haveStream) {
-				return "", "", false
+				return "", "", "", false
 			}
 			i = j
 		}
 		if haveStream && haveTime {
-			return stream, tm, true
+			return stream, tm, kind, true
 		}
 		if i >= len(s) || s[i] != ',' {
-			return "", "", false
+			return "", "", "", false
 		}
 		i++
 	}
-	return "", "", false
+	return "", "", "", false
 }
 
 // recordHeadString reads the string starting at s[i], without escapes,

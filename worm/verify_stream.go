@@ -33,6 +33,7 @@ type streamVerifier struct {
 	holes      [][2]uint64 // record ranges whose manifest is missing or bad
 
 	scan  recordScan // reused for every segment
+	sil   silence    // record times across segments, for heartbeat gaps
 	bytes uint64     // record text re-hashed, for progress
 
 	walked       uint64    // manifests walked, for progress

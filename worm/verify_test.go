@@ -312,7 +312,7 @@ func TestRecordHeadAgreesWithGJSON(t *testing.T) {
 // and reports whether it read it.
 func recordHeadCheck(t *testing.T, line string) bool {
 	t.Helper()
-	st, tm, ok := recordHead(line)
+	st, tm, _, ok := recordHead(line)
 	if !ok {
 		return false
 	}
@@ -335,7 +335,7 @@ func BenchmarkRecordHead(b *testing.B) {
 	b.SetBytes(int64(len(line)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, ok := recordHead(line); !ok {
+		if _, _, _, ok := recordHead(line); !ok {
 			b.Fatal("not read")
 		}
 	}

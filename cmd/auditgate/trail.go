@@ -157,9 +157,15 @@ func writeVerifyText(w io.Writer, rep *worm.Report, store string) {
 		for _, f := range s.Findings {
 			fmt.Fprintf(w, "FINDING %s\n", f)
 		}
+		for _, f := range s.Notices {
+			fmt.Fprintf(w, "NOTICE %s\n", f)
+		}
 	}
 	if rep.OK() {
 		fmt.Fprintf(w, "ok: %s verified: every signature, link, hash, chain and root holds\n", store)
+		if !strings.HasPrefix(store, "s3://") {
+			fmt.Fprintln(w, "note: a directory store keeps no object-lock evidence; retention was not checked")
+		}
 		return
 	}
 	n := len(rep.Findings)
@@ -185,6 +191,7 @@ func writeVerifyJSON(w io.Writer, rep *worm.Report) {
 		First    string    `json:"first_time,omitempty"`
 		Last     string    `json:"last_time,omitempty"`
 		Findings []finding `json:"findings"`
+		Notices  []finding `json:"notices"`
 	}
 	conv := func(fs []worm.Finding) []finding {
 		out := []finding{}
@@ -200,7 +207,7 @@ func writeVerifyJSON(w io.Writer, rep *worm.Report) {
 	}{OK: rep.OK(), Streams: []stream{}, Findings: conv(rep.Findings)}
 	for _, s := range rep.Streams {
 		js := stream{Stream: s.Stream, Segments: s.Segments, Records: s.Records, Size: s.Size,
-			Root: hex.EncodeToString(s.Root[:]), Findings: conv(s.Findings)}
+			Root: hex.EncodeToString(s.Root[:]), Findings: conv(s.Findings), Notices: conv(s.Notices)}
 		if !s.First.IsZero() {
 			js.First, js.Last = s.First.UTC().Format(worm.TimeLayout), s.Last.UTC().Format(worm.TimeLayout)
 		}

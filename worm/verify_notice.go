@@ -1,0 +1,78 @@
+package worm
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// Notices are what an auditor should know that does not make the trail
+// invalid: the trail's own statements that records may be missing, and
+// silences longer than its heartbeat allows. They do not change the exit
+// status of verify.
+const (
+	// NoticeGapRecord: the gateway wrote a gap record (a crash, or records
+	// refused while the trail could not take them).
+	NoticeGapRecord = "gap_record"
+	// NoticeHeartbeatGap: no record at all for longer than twice the
+	// heartbeat, outside a clean stop; the gateway was stalled or its clock
+	// jumped.
+	NoticeHeartbeatGap = "heartbeat_gap"
+)
+
+// silence follows a stream's record times across segments to find
+// periods without any record, which heartbeats rule out while the
+// gateway runs.
+type silence struct {
+	every time.Duration // the heartbeat, from the latest event or heartbeat; 0 until known
+	// The latest record time so far, in TimeLayout, copied: the line it
+	// came from is reused.
+	maxB    [len(TimeLayout)]byte
+	have    bool
+	maxT    time.Time
+	stopped bool // the latest record was a clean stop
+	notices []Finding
+	stream  string
+}
+
+// forget drops the latest time, for a segment not read (outside --from and
+// --to, or missing): the silence cannot be measured across it.
+func (s *silence) forget() { s.have, s.stopped = false, false }
+
+// observe takes a record's time and kind in stream order; line is read
+// only for the trail's own records.
+func (s *silence) observe(index uint64, tm, kind string, line string) {
+	switch kind {
+	case "gap":
+		g := gjson.Get(line, "gap")
+		lost := "an unknown number of"
+		if n := g.Get("lost"); n.Type == gjson.Number {
+			lost = n.Raw
+		}
+		s.notices = append(s.notices, Finding{Stream: s.stream, Code: NoticeGapRecord,
+			Msg: fmt.Sprintf("record %d at %s: the gateway states that %s records may be missing (%s)", index, tm, lost, g.Get("reason").Str)})
+	case "heartbeat":
+		if ms := gjson.Get(line, "heartbeat.every_ms").Int(); ms > 0 {
+			s.every = time.Duration(ms) * time.Millisecond
+		}
+	case "event":
+		if ms := gjson.Get(line, "event.heartbeat_ms").Int(); ms > 0 {
+			s.every = time.Duration(ms) * time.Millisecond
+		}
+	}
+	if layoutTime(tm) && (!s.have || tm > string(s.maxB[:])) {
+		if t, err := time.Parse(TimeLayout, tm); err == nil {
+			if s.have && s.every > 0 && !s.stopped && kind != "gap" && t.Sub(s.maxT) > 2*s.every {
+				s.notices = append(s.notices, Finding{Stream: s.stream, Code: NoticeHeartbeatGap,
+					Msg: fmt.Sprintf("no record from %s to %s (%s, heartbeats due every %s), before record %d",
+						s.maxB[:], tm, t.Sub(s.maxT).Round(time.Millisecond), s.every, index)})
+			}
+			copy(s.maxB[:], tm)
+			s.have, s.maxT, s.stopped = true, t, false
+		}
+	}
+	if kind == "event" && gjson.Get(line, "event.name").Str == "trail.stop" {
+		s.stopped = true
+	}
+}
