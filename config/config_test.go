@@ -14,6 +14,7 @@ import (
 	"github.com/auditgate/auditgate/capture"
 	"github.com/auditgate/auditgate/gateway"
 	"github.com/auditgate/auditgate/policy"
+	"github.com/auditgate/auditgate/worm"
 )
 
 func TestExampleFile(t *testing.T) {
@@ -87,9 +88,18 @@ func uncommentExample(t *testing.T) string {
 	}
 	key := regexp.MustCompile(`^[a-z_]+:( |\n)`)
 	var b strings.Builder
+	inTrail := false // the commented top-level trail section
 	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, "  # "); ok && (strings.HasPrefix(rest, "- ") || strings.HasPrefix(rest, "  ") || key.MatchString(rest)) {
-			line = "  " + rest
+		switch {
+		case line == "# trail:\n":
+			line, inTrail = "trail:\n", true
+		case inTrail && strings.HasPrefix(line, "#   "):
+			line = line[2:]
+		default:
+			inTrail = false
+			if rest, ok := strings.CutPrefix(line, "  # "); ok && (strings.HasPrefix(rest, "- ") || strings.HasPrefix(rest, "  ") || key.MatchString(rest)) {
+				line = "  " + rest
+			}
 		}
 		b.WriteString(line)
 	}
@@ -149,6 +159,12 @@ func TestExampleCommented(t *testing.T) {
 			CacheSize: 10000,
 		},
 		SecretFile: "/etc/auditgate/hmac.key",
+	}
+	wantTrail := Trail{Store: "file:///var/lib/auditgate/trail", Prefix: "prod", Spool: "/var/lib/auditgate/spool", Key: "/etc/auditgate/signing.key",
+		Appender: worm.AppenderOptions{MaxRecords: 100000, MaxBytes: 32 << 20, MaxAge: time.Minute, Heartbeat: time.Minute,
+			CommitInterval: 5 * time.Millisecond, QueueRecords: 16384, QueueBytes: 64 << 20, MaxRecord: 16 << 20}}
+	if !reflect.DeepEqual(c.Trail, wantTrail) {
+		t.Errorf("trail = %+v, want %+v", c.Trail, wantTrail)
 	}
 	if !reflect.DeepEqual(c.Identity, wantID) {
 		t.Errorf("identity = %+v, want %+v", c.Identity, wantID)
