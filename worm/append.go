@@ -164,7 +164,8 @@ var entryPool = sync.Pool{New: func() any { return &entry{} }}
 // the commit interval. It returns ErrPushback when the queue is full and an
 // error wrapping ErrTrailDown when the spool is failing; either way the
 // record is counted as lost, and a gap record with the count is written
-// once the trail takes records again.
+// once the trail takes records again — so a caller must not offer a
+// refused record again (AppendWait waits instead).
 func (a *Appender) Append(line []byte) error {
 	e, err := a.newEntry(line, false)
 	if err != nil {
@@ -178,21 +179,36 @@ func (a *Appender) Append(line []byte) error {
 }
 
 // AppendWait is Append that waits, until ctx is done, for room in the queue
-// instead of returning ErrPushback. It is for records of exchanges already
-// forwarded, which have nowhere else to go.
+// (records and bytes) instead of returning ErrPushback. It is for records
+// of exchanges already forwarded, which have nowhere else to go. A record
+// it gives up on is counted as lost.
 func (a *Appender) AppendWait(ctx context.Context, line []byte) error {
 	e, err := a.newEntry(line, false)
 	if err != nil {
 		return err
 	}
-	if err := a.budget.wait(ctx, int64(len(e.line)), a.stop); err != nil {
-		a.drop(e)
+	n := int64(len(e.line))
+	if err := a.budget.wait(ctx, n, a.stop); err != nil {
 		if errors.Is(err, errBudgetStopped) {
+			freeEntry(e)
 			return ErrClosed
 		}
+		a.drop(e)
 		return fmt.Errorf("%w: %w", ErrPushback, err)
 	}
-	return a.enqueue(e)
+	select {
+	case a.in <- e:
+		a.stats.queued.Add(1)
+		return nil
+	case <-a.stop:
+		a.budget.release(n)
+		freeEntry(e)
+		return ErrClosed
+	case <-ctx.Done():
+		a.budget.release(n)
+		a.drop(e)
+		return fmt.Errorf("%w: %w", ErrPushback, context.Cause(ctx))
+	}
 }
 
 // AppendSync queues a record line and waits until it is fsynced, or ctx is

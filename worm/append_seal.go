@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,6 +34,8 @@ type cut struct {
 type sealLoop struct {
 	a     *Appender
 	state SealState
+
+	buf []byte // spool file contents, reused
 
 	mu      sync.Mutex
 	queue   []*cut
@@ -134,7 +138,7 @@ func (l *sealLoop) run() {
 // the file.
 func (l *sealLoop) seal(ctx context.Context, c *cut) error {
 	a := l.a
-	data, err := os.ReadFile(c.path)
+	data, err := l.read(c.path)
 	if err != nil {
 		return fmt.Errorf("read spool file: %w", err)
 	}
@@ -152,7 +156,7 @@ func (l *sealLoop) seal(ctx context.Context, c *cut) error {
 	if got := l.state.Tree.Size(); got != c.start {
 		return fmt.Errorf("seal state is at %d but the segment starts at %d", got, c.start)
 	}
-	st, err := a.o.Sealer.SealHashed(ctx, l.state, lines, leaves, c.first, c.last)
+	st, err := a.o.Sealer.seal(ctx, l.state, lines, leaves, data, c.first, c.last)
 	if err != nil {
 		return err
 	}
@@ -170,6 +174,26 @@ func (l *sealLoop) seal(ctx context.Context, c *cut) error {
 		a.o.Log.Warn("remove sealed spool file", zap.String("file", c.path), zap.Error(err))
 	}
 	return nil
+}
+
+// read reads a spool file into the loop's buffer, which one seal after
+// another reuses: segments are tens of megabytes.
+func (l *sealLoop) read(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	n := int(fi.Size())
+	l.buf = slices.Grow(l.buf[:0], n)[:n]
+	if _, err := io.ReadFull(f, l.buf); err != nil {
+		return nil, err
+	}
+	return l.buf, nil
 }
 
 // splitLines splits newline-terminated lines, without the newlines.

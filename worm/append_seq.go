@@ -142,7 +142,8 @@ func (s *sequencer) nextDeadline() time.Time {
 	if !s.seg.empty() {
 		next = minTime(next, s.seg.opened.Add(s.o.MaxAge))
 	}
-	if !s.dirtySince.IsZero() {
+	if !s.dirtySince.IsZero() && s.syncing == nil {
+		// While an fsync runs, syncDone starts the next one.
 		next = minTime(next, s.dirtySince.Add(s.o.CommitInterval))
 	}
 	return next
@@ -332,7 +333,7 @@ func (s *sequencer) syncDone(r *syncReq) {
 		return
 	}
 	s.synced1(r)
-	if len(s.waiters) > 0 {
+	if len(s.waiters) > 0 || !s.dirtySince.IsZero() && time.Since(s.dirtySince) >= s.o.CommitInterval {
 		s.startSync()
 	}
 }

@@ -416,15 +416,23 @@ func TestAppenderPushback(t *testing.T) {
 		t.Errorf("Ready with a full queue: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	start := time.Now()
 	err := a.AppendWait(ctx, testRecord("w"))
 	cancel()
-	if !errors.Is(err, ErrPushback) && !errors.Is(err, context.DeadlineExceeded) {
-		// The byte budget is not the limit here, so AppendWait fails on the
-		// record count like Append.
-		t.Errorf("AppendWait on a full queue: %v", err)
+	if !errors.Is(err, ErrPushback) || !errors.Is(err, context.DeadlineExceeded) || time.Since(start) < 20*time.Millisecond {
+		t.Errorf("AppendWait on a full queue: %v after %s, want ErrPushback at its deadline", err, time.Since(start))
 	}
+	pushed++
+	// One that waits long enough gets in once the disk moves again.
+	waited := make(chan error)
+	go func() { waited <- a.AppendWait(context.Background(), testRecord("w")) }()
+	time.Sleep(20 * time.Millisecond)
 	block.Store(false)
 	close(release)
+	if err := <-waited; err != nil {
+		t.Errorf("AppendWait once the queue drained: %v", err)
+	}
+	queued++
 	f.close(a)
 	recs := f.verify()
 	k := kinds(recs)
@@ -433,6 +441,11 @@ func TestAppenderPushback(t *testing.T) {
 	}
 	if k["gap"] != 1 {
 		t.Errorf("kinds %v: want a gap record for the refused records", k)
+	}
+	for _, r := range recs {
+		if r["kind"] == "gap" && r["gap"].(map[string]any)["lost"] != float64(pushed) {
+			t.Errorf("gap record %v, want lost %d", r["gap"], pushed)
+		}
 	}
 }
 

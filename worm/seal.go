@@ -60,6 +60,13 @@ func (s *Sealer) Seal(ctx context.Context, st SealState, lines [][]byte, firstTi
 // SealHashed is Seal for a caller that has the lines' leaf hashes already;
 // leaves[i] must be LeafHash(lines[i]). With nil leaves it computes them.
 func (s *Sealer) SealHashed(ctx context.Context, st SealState, lines [][]byte, leaves [][32]byte, firstTime, lastTime time.Time) (SealState, error) {
+	return s.seal(ctx, st, lines, leaves, nil, firstTime, lastTime)
+}
+
+// seal is SealHashed, also given text, the lines each followed by '\n'
+// in one buffer, when the caller has it: the segment is then compressed
+// from it rather than assembled again.
+func (s *Sealer) seal(ctx context.Context, st SealState, lines [][]byte, leaves [][32]byte, text []byte, firstTime, lastTime time.Time) (SealState, error) {
 	if s.Store == nil || s.Signer == nil {
 		return st, errors.New("seal: sealer has no store or no signer")
 	}
@@ -96,7 +103,13 @@ func (s *Sealer) SealHashed(ctx context.Context, st SealState, lines [][]byte, l
 		tree.Append(leaf)
 	}
 	end := tree.Size()
-	seg, err := EncodeSegment(nil, lines)
+	var seg []byte
+	var err error
+	if text != nil {
+		seg, err = encodeSegmentText(nil, lines, text)
+	} else {
+		seg, err = EncodeSegment(nil, lines)
+	}
 	if err != nil {
 		return st, fmt.Errorf("seal stream %s records [%d, %d): %w", st.Stream, start, end, err)
 	}

@@ -124,6 +124,29 @@ func EncodeSegment(dst []byte, lines [][]byte) ([]byte, error) {
 	return dst, nil
 }
 
+// encodeSegmentText is EncodeSegment for lines that lie, each followed by
+// '\n', one after the other in text.
+func encodeSegmentText(dst []byte, lines [][]byte, text []byte) ([]byte, error) {
+	if len(lines) == 0 {
+		return nil, errors.New("encode segment: no lines")
+	}
+	n := 0
+	for i, line := range lines {
+		if err := segmentCheckLine(line); err != nil {
+			return nil, fmt.Errorf("encode segment: line %d: %w", i, err)
+		}
+		n += len(line) + 1
+	}
+	if n != len(text) || text[len(text)-1] != '\n' {
+		return nil, errors.New("encode segment: the lines are not the text")
+	}
+	enc := segmentEncoders()[0]
+	if len(text) > segmentWindow {
+		enc = segmentEncoders()[1]
+	}
+	return enc.EncodeAll(text, dst), nil
+}
+
 func segmentCheckLine(line []byte) error {
 	switch {
 	case len(line) == 0:
