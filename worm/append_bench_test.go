@@ -126,10 +126,8 @@ type appendBench struct {
 	a      *Appender
 	strict bool
 	next   atomic.Uint64 // number of the next record
-	// pushbacks counts ErrPushback from Append or AppendSync; waitPushbacks
-	// counts ErrPushback from AppendWait, which waits for room in bytes but
-	// not in records.
-	pushbacks, waitPushbacks atomic.Int64
+	// pushbacks counts ErrPushback from AppendSync.
+	pushbacks atomic.Int64
 }
 
 func benchAppend(b *testing.B, strict, parallel bool) {
@@ -175,11 +173,8 @@ func benchAppend(b *testing.B, strict, parallel bool) {
 		b.ReportMetric(float64(b.N)/float64(syncs), "records/fsync")
 	}
 	b.ReportMetric(float64(h.pushbacks.Load()), "pushbacks")
-	if n := h.waitPushbacks.Load(); n > 0 {
-		b.ReportMetric(float64(n), "wait-pushbacks")
-	}
-	// Every refusal counts as lost in the trail's gap records, though the
-	// benchmark gives the record again and it is written.
+	// A refused strict record counts as lost in the trail's gap records,
+	// though the benchmark gives it again and it is written.
 	end := h.a.Stats()
 	if n := end.Lost - base.Lost; n > 0 {
 		b.ReportMetric(float64(n), "lost")
@@ -190,37 +185,20 @@ func benchAppend(b *testing.B, strict, parallel bool) {
 	b.ReportMetric(float64(end.Seals-base.Seals), "seals")
 }
 
-// append writes one record as the gateway would: a strict record waits
-// for its fsync, and an async record refused with ErrPushback is given
-// again with AppendWait, as the record of an exchange already forwarded is.
+// append writes one record as the gateway does: a strict record waits
+// for its fsync (and is tried again after a pushback, as a client answered
+// 503 would), an async record waits for room in the queue.
 func (h *appendBench) append(ctx context.Context, line []byte) error {
-	if h.strict {
-		for {
-			err := h.a.AppendSync(ctx, line)
-			if !errors.Is(err, ErrPushback) {
-				return err
-			}
-			// AppendSync has no waiting form: the gateway answers 503 and
-			// the client comes back.
-			h.pushbacks.Add(1)
-			time.Sleep(time.Millisecond)
-		}
+	if !h.strict {
+		return h.a.AppendWait(ctx, line)
 	}
-	err := h.a.Append(line)
-	if !errors.Is(err, ErrPushback) {
-		return err
-	}
-	h.pushbacks.Add(1)
 	for {
-		err = h.a.AppendWait(ctx, line)
-		if !errors.Is(err, ErrPushback) || ctx.Err() != nil {
+		err := h.a.AppendSync(ctx, line)
+		if !errors.Is(err, ErrPushback) {
 			return err
 		}
-		// AppendWait waits for room in the byte budget only; with the
-		// record queue full it refuses at once, so back off instead of
-		// spinning.
-		h.waitPushbacks.Add(1)
-		time.Sleep(100 * time.Microsecond)
+		h.pushbacks.Add(1)
+		time.Sleep(time.Millisecond)
 	}
 }
 
