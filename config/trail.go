@@ -38,7 +38,7 @@ func (d *decoder) trail(n *yaml.Node, key string, t *Trail) {
 			d.mapping(n, k, []field{
 				{"max_records", func(n *yaml.Node, k string) { d.count(n, k, &a.MaxRecords) }},
 				{"max_bytes", func(n *yaml.Node, k string) {
-					d.size(n, k, "", "use a positive size such as 32MiB", 1<<40, func(v int64) { a.MaxBytes = v })
+					d.size(n, k, "", "use a positive size such as 32MiB", 1<<30, func(v int64) { a.MaxBytes = v })
 				}},
 				{"max_age", func(n *yaml.Node, k string) { d.positiveDuration(n, k, &a.MaxAge) }},
 			})
@@ -54,7 +54,7 @@ func (d *decoder) trail(n *yaml.Node, key string, t *Trail) {
 			})
 		}},
 		{"max_record", func(n *yaml.Node, k string) {
-			d.size(n, k, "", "use a positive size such as 16MiB", 1<<31-1, func(v int64) { a.MaxRecord = int(v) })
+			d.size(n, k, "", "use a positive size such as 16MiB", worm.MaxLineBytes, func(v int64) { a.MaxRecord = int(v) })
 		}},
 	})
 }

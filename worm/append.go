@@ -92,6 +92,8 @@ func (o *AppenderOptions) setDefaults() {
 	setDefault(&o.QueueRecords, 16384)
 	setDefault(&o.QueueBytes, 64<<20)
 	setDefault(&o.MaxRecord, 16<<20)
+	// Every record sealed must be readable back.
+	o.MaxRecord = min(o.MaxRecord, MaxLineBytes)
 	setDefault(&o.RetryInterval, time.Second)
 	if o.Log == nil {
 		o.Log = zap.NewNop()
@@ -137,6 +139,11 @@ type Appender struct {
 	closing   atomic.Bool
 	abandoned atomic.Bool // set by tests to stop as a crash would
 	closeOnce sync.Once
+	// inflight counts Append calls between their closing check and their
+	// enqueue; Close waits for none before stopping the sequencer, so that
+	// no record is queued after the last drain.
+	inflight  atomic.Int64
+	closingCh chan struct{} // closed when Close begins: waits for room end
 	stop      chan struct{} // closed by Close: the sequencer drains and stops
 	seqDone   chan struct{}
 	sealDone  chan struct{}
@@ -167,6 +174,8 @@ var entryPool = sync.Pool{New: func() any { return &entry{} }}
 // once the trail takes records again — so a caller must not offer a
 // refused record again (AppendWait waits instead).
 func (a *Appender) Append(line []byte) error {
+	a.inflight.Add(1)
+	defer a.inflight.Add(-1)
 	e, err := a.newEntry(line, false)
 	if err != nil {
 		return err
@@ -183,12 +192,14 @@ func (a *Appender) Append(line []byte) error {
 // of exchanges already forwarded, which have nowhere else to go. A record
 // it gives up on is counted as lost.
 func (a *Appender) AppendWait(ctx context.Context, line []byte) error {
+	a.inflight.Add(1)
+	defer a.inflight.Add(-1)
 	e, err := a.newEntry(line, false)
 	if err != nil {
 		return err
 	}
 	n := int64(len(e.line))
-	if err := a.budget.wait(ctx, n, a.stop); err != nil {
+	if err := a.budget.wait(ctx, n, a.closingCh); err != nil {
 		if errors.Is(err, errBudgetStopped) {
 			freeEntry(e)
 			return ErrClosed
@@ -200,7 +211,7 @@ func (a *Appender) AppendWait(ctx context.Context, line []byte) error {
 	case a.in <- e:
 		a.stats.queued.Add(1)
 		return nil
-	case <-a.stop:
+	case <-a.closingCh:
 		a.budget.release(n)
 		freeEntry(e)
 		return ErrClosed
@@ -217,16 +228,8 @@ func (a *Appender) AppendWait(ctx context.Context, line []byte) error {
 // error for is not in the trail, except when ctx ended the wait, in which
 // case it may still be written.
 func (a *Appender) AppendSync(ctx context.Context, line []byte) error {
-	e, err := a.newEntry(line, true)
+	done, err := a.appendSync(line)
 	if err != nil {
-		return err
-	}
-	if !a.budget.try(int64(len(e.line))) {
-		a.drop(e)
-		return ErrPushback
-	}
-	done := e.done
-	if err := a.enqueue(e); err != nil {
 		return err
 	}
 	select {
@@ -235,6 +238,21 @@ func (a *Appender) AppendSync(ctx context.Context, line []byte) error {
 	case <-ctx.Done():
 		return fmt.Errorf("record not yet on disk: %w", context.Cause(ctx))
 	}
+}
+
+func (a *Appender) appendSync(line []byte) (chan error, error) {
+	a.inflight.Add(1)
+	defer a.inflight.Add(-1)
+	e, err := a.newEntry(line, true)
+	if err != nil {
+		return nil, err
+	}
+	if !a.budget.try(int64(len(e.line))) {
+		a.drop(e)
+		return nil, ErrPushback
+	}
+	done := e.done
+	return done, a.enqueue(e)
 }
 
 func (a *Appender) newEntry(line []byte, sync bool) (*entry, error) {
@@ -325,6 +343,10 @@ func (a *Appender) Close(ctx context.Context) error {
 	var err error
 	a.closeOnce.Do(func() {
 		a.closing.Store(true)
+		close(a.closingCh)
+		for a.inflight.Load() > 0 {
+			time.Sleep(100 * time.Microsecond)
+		}
 		close(a.stop)
 		<-a.seqDone
 		select {

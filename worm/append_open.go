@@ -72,13 +72,14 @@ func openAppender(ctx context.Context, o AppenderOptions) (*Appender, error) {
 	}
 
 	a := &Appender{
-		o:        o,
-		in:       make(chan *entry, o.QueueRecords),
-		budget:   newBudget(o.QueueBytes),
-		stop:     make(chan struct{}),
-		seqDone:  make(chan struct{}),
-		sealDone: make(chan struct{}),
-		sealStop: make(chan struct{}),
+		o:         o,
+		in:        make(chan *entry, o.QueueRecords),
+		budget:    newBudget(o.QueueBytes),
+		stop:      make(chan struct{}),
+		closingCh: make(chan struct{}),
+		seqDone:   make(chan struct{}),
+		sealDone:  make(chan struct{}),
+		sealStop:  make(chan struct{}),
 	}
 	a.sealer = &sealLoop{a: a, state: st, wake: make(chan struct{}, 1)}
 	a.stats.sealed.Store(st.Tree.Size())

@@ -111,8 +111,8 @@ func recordTime(line []byte) (time.Time, error) {
 	if len(line) < 2 || line[0] != '{' || line[len(line)-1] != '}' {
 		return time.Time{}, fmt.Errorf("%w: not a JSON object", ErrBadRecord)
 	}
-	if bytes.IndexByte(line, '\n') >= 0 {
-		return time.Time{}, fmt.Errorf("%w: a record is one line", ErrBadRecord)
+	if bytes.IndexByte(line, '\n') >= 0 || bytes.IndexByte(line, '\r') >= 0 {
+		return time.Time{}, fmt.Errorf("%w: a record is one line, without carriage returns", ErrBadRecord)
 	}
 	if !utf8.Valid(line) {
 		return time.Time{}, fmt.Errorf("%w: not valid UTF-8", ErrBadRecord)

@@ -530,9 +530,51 @@ func TestOpenAppenderRefuses(t *testing.T) {
 
 	a = f.open(f.options())
 	defer f.close(a)
-	for _, bad := range []string{``, `[1]`, `{"v":1}`, `{"v":1,"time":"yesterday"}`, "{\"time\":\"2026-01-01T00:00:00Z\",\n\"a\":1}", "{\"time\":\"2026-01-01T00:00:00Z\",\"a\":\"\xff\"}"} {
+	for _, bad := range []string{``, `[1]`, `{"v":1}`, `{"v":1,"time":"yesterday"}`, "{\"time\":\"2026-01-01T00:00:00Z\",\n\"a\":1}", "{\"time\":\"2026-01-01T00:00:00Z\",\r\"a\":1}", "{\"time\":\"2026-01-01T00:00:00Z\",\"a\":\"\xff\"}"} {
 		if err := a.Append([]byte(bad)); !errors.Is(err, ErrBadRecord) {
 			t.Errorf("Append(%q) = %v, want ErrBadRecord", bad, err)
 		}
+	}
+}
+
+// TestAppenderCloseUnderLoad closes the appender while eight goroutines
+// append: every record an Append call accepted is in the trail, and every
+// call after Close began is refused with ErrClosed.
+func TestAppenderCloseUnderLoad(t *testing.T) {
+	f := newAppendFixture(t)
+	a := f.open(f.options())
+	var accepted atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				var err error
+				switch g % 3 {
+				case 0:
+					err = a.Append(testRecord("x"))
+				case 1:
+					err = a.AppendWait(context.Background(), testRecord("x"))
+				default:
+					err = a.AppendSync(context.Background(), testRecord("x"))
+				}
+				switch {
+				case err == nil:
+					accepted.Add(1)
+				case errors.Is(err, ErrClosed):
+					return
+				default:
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	f.close(a)
+	wg.Wait()
+	if k := kinds(f.verify()); int64(k["inference"]) != accepted.Load() || k["gap"] != 0 {
+		t.Errorf("kinds %v, %d records accepted", k, accepted.Load())
 	}
 }
