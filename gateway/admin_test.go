@@ -3,12 +3,14 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,5 +340,36 @@ func TestAdminCustomHandlerRole(t *testing.T) {
 	}
 	if resp, _ := adminGet(t, c, base+"/readyz", ""); resp.StatusCode != 200 {
 		t.Errorf("/readyz without a gateway: %d", resp.StatusCode)
+	}
+}
+
+// TestAdminReadinessFollowsTheTrail: /readyz answers 503 with the trail's
+// failure while it lasts; /healthz stays 200.
+func TestAdminReadinessFollowsTheTrail(t *testing.T) {
+	gw := startGateway(t, oneRoute(namedUpstream(t, "A").URL))
+	var down atomic.Pointer[error]
+	ready := func() error {
+		if p := down.Load(); p != nil {
+			return *p
+		}
+		return nil
+	}
+	_, base := startAdmin(t, AdminOptions{Tokens: testTokens, Ready: ready}, gw.Gateway, gw.reg)
+	c := rawClient(t)
+	getString(t, c, gw.URL+"/x")
+	if resp, _ := adminGet(t, c, base+"/readyz", ""); resp.StatusCode != 200 {
+		t.Fatalf("/readyz with a working trail: %d", resp.StatusCode)
+	}
+	err := errors.New("trail cannot write its spool: no space left on device")
+	down.Store(&err)
+	if resp, body := adminGet(t, c, base+"/readyz", ""); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "no space left") {
+		t.Errorf("/readyz with the trail down: %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := adminGet(t, c, base+"/healthz", ""); resp.StatusCode != 200 {
+		t.Errorf("/healthz with the trail down: %d", resp.StatusCode)
+	}
+	down.Store(nil)
+	if resp, _ := adminGet(t, c, base+"/readyz", ""); resp.StatusCode != 200 {
+		t.Errorf("/readyz once the trail works again: %d", resp.StatusCode)
 	}
 }
