@@ -81,48 +81,43 @@ const (
 
 // admit runs before a request is forwarded. It refuses the request with
 // 503 while the trail cannot take records and the request's policy fails
-// closed, and under strict durability it reads the whole body (up to
-// maxBody, 413 beyond) and makes the request record durable first.
+// closed, and under strict durability it reads the whole body (up to the
+// capture limit, 413 beyond) and makes the request record durable first.
 //
-// Policy rules on the requested model see it here only when the body has
-// been read: bodies of up to 64 KiB, and every body under strict
-// durability.
-func (a *audit) admit(ctx *fasthttp.RequestCtx, rt *route, ex *Exchange, req *fasthttp.Request, rs **requestStream, maxBody int64) (Outcome, bool) {
+// Policy rules on the requested model see it before forwarding when the
+// body has been read: bodies of up to 64 KiB, and, on routes whose policy
+// has a strict rule (or while the trail is down), every body, which is
+// then read up to the capture limit first.
+func (a *audit) admit(rt *route, ex *Exchange, req *fasthttp.Request, rs **requestStream, capLimit int, routeLimit int64) (Outcome, bool) {
 	ready := a.Trail.Ready()
+	if *rs != nil && a.Policies != nil && a.Policies.NeedsModel(rt.Policy) && (ready != nil || a.Policies.HasStrict(rt.Policy)) {
+		if o, ok := readBody(ex, req, rs, capLimit, routeLimit); !ok {
+			return o, false
+		}
+	}
 	d := a.decide(rt.Policy, ex)
 	if d.Level == policy.LevelNone {
 		return OutcomeOK, true
 	}
 	closed := d.OnTrailFailure == policy.FailClosed
-	if ready != nil {
-		if closed {
+	if d.Durability != policy.DurabilityStrict {
+		if ready != nil && closed {
 			return OutcomeTrailUnavailable, false
 		}
-		return OutcomeOK, true // open: forwarded; the lost record is counted
+		return OutcomeOK, true // open: forwarded; a lost record is counted
 	}
-	if d.Durability != policy.DurabilityStrict {
-		return OutcomeOK, true
-	}
-	if s := *rs; s != nil {
-		switch err := ex.reqTee.readAll(s.src, maxBody); {
-		case errors.Is(err, errStrictTooLarge):
-			return OutcomeStrictTooLarge, false
-		case err != nil:
-			return OutcomeClientGone, false
-		}
-		req.SetBodyRaw(ex.RequestBody.Data)
-		*rs = nil
-		if a.Policies != nil && a.Policies.NeedsModel(rt.Policy) {
-			if d = a.decide(rt.Policy, ex); d.Level == policy.LevelNone || d.Durability != policy.DurabilityStrict {
-				return OutcomeOK, true
-			}
-			closed = d.OnTrailFailure == policy.FailClosed
+	if *rs != nil {
+		if o, ok := readBody(ex, req, rs, capLimit, routeLimit); !ok {
+			return o, false
 		}
 	}
 	ex.reqTee.finish(true)
 	bp := a.lines.Get().(*[]byte)
 	line := a.Capturer.AppendRequestRecord((*bp)[:0], &ex.Exchange, &rt.Capture, a.settingsFor(d))
-	wctx, cancel := context.WithTimeout(ctx, strictWait)
+	// Never derived from the fasthttp.RequestCtx: a context derived from
+	// it watches it from a goroutine, and it is reused once the handler
+	// returns.
+	wctx, cancel := context.WithTimeout(context.Background(), strictWait)
 	err := a.Trail.AppendSync(wctx, line)
 	cancel()
 	*bp = line
@@ -133,6 +128,27 @@ func (a *audit) admit(ctx *fasthttp.RequestCtx, rt *route, ex *Exchange, req *fa
 			return OutcomeTrailUnavailable, false
 		}
 	}
+	return OutcomeOK, true
+}
+
+// readBody reads the rest of a streamed request body whole, up to the
+// capture limit (and the route's own limit), and sends it upstream from
+// memory instead.
+func readBody(ex *Exchange, req *fasthttp.Request, rs **requestStream, capLimit int, routeLimit int64) (Outcome, bool) {
+	limit := int64(capLimit)
+	if routeLimit > 0 && routeLimit < limit {
+		limit = routeLimit
+	}
+	switch err := ex.reqTee.readAll((*rs).src, limit); {
+	case errors.Is(err, errStrictTooLarge) && limit == routeLimit:
+		return OutcomeRequestTooLarge, false
+	case errors.Is(err, errStrictTooLarge):
+		return OutcomeStrictTooLarge, false
+	case err != nil:
+		return OutcomeClientGone, false
+	}
+	req.SetBodyRaw(ex.RequestBody.Data)
+	*rs = nil
 	return OutcomeOK, true
 }
 

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/auditgate/auditgate/capture"
 	"github.com/auditgate/auditgate/policy"
 )
@@ -50,7 +52,9 @@ func startDurabilityGateway(t *testing.T, maxCapture int) *durabilityGateway {
 	}))
 	t.Cleanup(up.Close)
 	set, err := policy.Compile(map[string][]policy.Rule{
-		"strict":      {{Level: policy.LevelFull, Durability: policy.DurabilityStrict}},
+		"strict": {{Level: policy.LevelFull, Durability: policy.DurabilityStrict}},
+		"by-model": {{Match: policy.Match{Models: []string{"secret-*"}}, Level: policy.LevelFull, Durability: policy.DurabilityStrict},
+			{Level: policy.LevelFull, OnTrailFailure: policy.FailOpen}},
 		"strict-open": {{Level: policy.LevelFull, Durability: policy.DurabilityStrict, OnTrailFailure: policy.FailOpen}},
 		"closed":      {{Level: policy.LevelFull}},
 		"open":        {{Level: policy.LevelFull, OnTrailFailure: policy.FailOpen}},
@@ -64,10 +68,13 @@ func startDurabilityGateway(t *testing.T, maxCapture int) *durabilityGateway {
 		t.Fatal(err)
 	}
 	opts := Options{Forwarded: DefaultForwarded}
-	for _, name := range []string{"strict", "strict-open", "closed", "open"} {
+	for _, name := range []string{"strict", "strict-open", "closed", "open", "by-model"} {
 		opts.Routes = append(opts.Routes, Route{Name: name, PathPrefix: "/" + name + "/", StripPrefix: "/" + name,
 			Upstream: up.URL, Policy: name, MaxCapture: maxCapture})
 	}
+	// Strict, with no limit on the request body but the capture limit.
+	opts.Routes = append(opts.Routes, Route{Name: "unlimited", PathPrefix: "/unlimited/", StripPrefix: "/unlimited",
+		Upstream: up.URL, Policy: "strict", MaxCapture: maxCapture, MaxRequestBody: -1})
 	opts.Audit = &AuditOptions{Capturer: capt, Policies: set, Trail: d.sink}
 	d.testGateway = startGateway(t, opts)
 	return d
@@ -142,6 +149,46 @@ func TestStrictRecordsTheRequestBeforeForwarding(t *testing.T) {
 	}
 }
 
+// TestStrictByModelReadsStreamedBodies: a strict rule that matches on the
+// model applies to a chunked body too, which is read for its model first;
+// with the trail down, the model's closed rule refuses it.
+func TestStrictByModelReadsStreamedBodies(t *testing.T) {
+	d := startDurabilityGateway(t, 0)
+	body := `{"model":"secret-7","messages":[{"role":"user","content":"` + strings.Repeat("b", 100<<10) + `"}]}`
+	resp, _ := d.post(t, "by-model", strings.NewReader(body), -1)
+	seen, had, got := d.upstreamSaw(resp.Header.Get("X-Audit-Id"))
+	if resp.StatusCode != 200 || !seen || !had || string(got) != body {
+		t.Fatalf("chunked body for a strict model: status %d, forwarded %v, request record first %v, body intact %v", resp.StatusCode, seen, had, string(got) == body)
+	}
+	// Another model falls to the async, open rule: no request record.
+	other := strings.Replace(body, "secret-7", "public-1", 1)
+	resp, _ = d.post(t, "by-model", strings.NewReader(other), -1)
+	if seen, had, _ := d.upstreamSaw(resp.Header.Get("X-Audit-Id")); !seen || had {
+		t.Errorf("chunked body for an async model: forwarded %v, request record %v", seen, had)
+	}
+	d.sink.mu.Lock()
+	d.sink.down = errors.New("trail cannot write its spool")
+	d.sink.mu.Unlock()
+	resp, _ = d.post(t, "by-model", strings.NewReader(body), -1)
+	if seen, _, _ := d.upstreamSaw(resp.Header.Get("X-Audit-Id")); resp.StatusCode != http.StatusServiceUnavailable || seen {
+		t.Errorf("strict closed model with the trail down: status %d, forwarded %v", resp.StatusCode, seen)
+	}
+	resp, _ = d.post(t, "by-model", strings.NewReader(other), -1)
+	if resp.StatusCode != 200 {
+		t.Errorf("open model with the trail down: status %d", resp.StatusCode)
+	}
+}
+
+// TestStrictUnlimitedRoute: a route without a body limit still takes a
+// streamed strict body up to the capture limit.
+func TestStrictUnlimitedRoute(t *testing.T) {
+	d := startDurabilityGateway(t, 64<<10)
+	resp, _ := d.post(t, "unlimited", strings.NewReader(chatBody), -1)
+	if seen, had, _ := d.upstreamSaw(resp.Header.Get("X-Audit-Id")); resp.StatusCode != 200 || !seen || !had {
+		t.Errorf("chunked strict body on an unlimited route: status %d, forwarded %v, request record first %v", resp.StatusCode, seen, had)
+	}
+}
+
 func TestStrictRefusesABodyOverTheCaptureLimit(t *testing.T) {
 	d := startDurabilityGateway(t, 8<<10)
 	for _, size := range []int64{20 << 10, -1} {
@@ -169,10 +216,14 @@ func TestTrailFailureClosedAndOpen(t *testing.T) {
 		route   string
 		forward bool
 	}{{"closed", false}, {"strict", false}, {"open", true}, {"strict-open", true}} {
+		before := testutil.ToFloat64(d.m.strictErrors)
 		resp, text := d.post(t, c.route, strings.NewReader(chatBody), int64(len(chatBody)))
 		seen, _, _ := d.upstreamSaw(resp.Header.Get("X-Audit-Id"))
 		if seen != c.forward {
 			t.Errorf("%s: forwarded %v, want %v", c.route, seen, c.forward)
+		}
+		if n := testutil.ToFloat64(d.m.strictErrors) - before; strings.HasPrefix(c.route, "strict") != (n == 1) {
+			t.Errorf("%s: strict record errors counted %v", c.route, n)
 		}
 		if c.forward {
 			if resp.StatusCode != 200 {

@@ -62,10 +62,10 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 		req.SetBodyStream(rs, declared)
 	}
 	if t.audit != nil {
-		if o, ok := t.audit.admit(ctx, rt, ex, req, &rs, min(int64(capture), max(limit, 0))); !ok {
+		if o, ok := t.audit.admit(rt, ex, req, &rs, capture, limit); !ok {
 			fasthttp.ReleaseRequest(req)
 			ex.reqTee.finish(false)
-			if o == OutcomeStrictTooLarge || o == OutcomeClientGone {
+			if o == OutcomeStrictTooLarge || o == OutcomeRequestTooLarge || o == OutcomeClientGone {
 				ctx.SetConnectionClose()
 			}
 			g.answer(ctx, ex, rt, o)

@@ -122,6 +122,7 @@ func (c *compiler) compilePolicy(name string, rules []Rule) *compiled {
 		}
 		p.needsCaller = p.needsCaller || len(r.Match.Callers) > 0
 		p.needsModel = p.needsModel || len(r.Match.Models) > 0
+		p.hasStrict = p.hasStrict || p.rules[i].d.Durability == DurabilityStrict
 	}
 	return p
 }

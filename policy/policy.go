@@ -120,6 +120,7 @@ type compiled struct {
 	fallback    Decision
 	needsCaller bool
 	needsModel  bool
+	hasStrict   bool
 }
 
 // rule is a Rule with its globs compiled and its decision resolved.
@@ -161,6 +162,14 @@ func (s *Set) NeedsCaller(policy string) bool {
 func (s *Set) NeedsModel(policy string) bool {
 	p := s.lookup(policy)
 	return p != nil && p.needsModel
+}
+
+// HasStrict reports whether a rule of the policy chooses strict
+// durability, so that a decision that depends on an unknown model may have
+// to wait for the request body.
+func (s *Set) HasStrict(policy string) bool {
+	p := s.lookup(policy)
+	return p != nil && p.hasStrict
 }
 
 // Has reports whether the set defines the named policy; "" names

@@ -171,16 +171,16 @@ func TestNeeds(t *testing.T) {
 	s := mustCompile(t, map[string][]Rule{
 		"loans":   loans,
 		"default": {{Match: Match{Models: []string{"gpt-*"}}}},
-		"plain":   {{Match: Match{Paths: []string{"/v1/**"}}}},
+		"plain":   {{Match: Match{Paths: []string{"/v1/**"}}}, {Level: LevelFull, Durability: DurabilityStrict}},
 	})
 	tests := []struct {
-		policy        string
-		caller, model bool
+		policy                string
+		caller, model, strict bool
 	}{
-		{"loans", true, true},
-		{"", false, true},
-		{"plain", false, false},
-		{"missing", false, false},
+		{"loans", true, true, true},
+		{"", false, true, false},
+		{"plain", false, false, true},
+		{"missing", false, false, false},
 	}
 	for _, tt := range tests {
 		if got := s.NeedsCaller(tt.policy); got != tt.caller {
@@ -188,6 +188,9 @@ func TestNeeds(t *testing.T) {
 		}
 		if got := s.NeedsModel(tt.policy); got != tt.model {
 			t.Errorf("NeedsModel(%q) = %v, want %v", tt.policy, got, tt.model)
+		}
+		if got := s.HasStrict(tt.policy); got != tt.strict {
+			t.Errorf("HasStrict(%q) = %v, want %v", tt.policy, got, tt.strict)
 		}
 	}
 }

@@ -226,7 +226,8 @@ func (a *Appender) AppendWait(ctx context.Context, line []byte) error {
 // done. Records queued together share one fsync. It fails fast like Append
 // when the queue is full or the spool is failing; a record it returns an
 // error for is not in the trail, except when ctx ended the wait, in which
-// case it may still be written.
+// case it may still be written. Unlike Append's, its refusals are not
+// counted as lost: the caller knows, and decides.
 func (a *Appender) AppendSync(ctx context.Context, line []byte) error {
 	done, err := a.appendSync(line)
 	if err != nil {
@@ -248,7 +249,8 @@ func (a *Appender) appendSync(line []byte) (chan error, error) {
 		return nil, err
 	}
 	if !a.budget.try(int64(len(e.line))) {
-		a.drop(e)
+		// Not counted as lost: the caller learns of it and decides.
+		freeEntry(e)
 		return nil, ErrPushback
 	}
 	done := e.done
@@ -259,15 +261,17 @@ func (a *Appender) newEntry(line []byte, sync bool) (*entry, error) {
 	if a.closing.Load() {
 		return nil, ErrClosed
 	}
-	if err := a.Down(); err != nil {
-		a.lost.add(1, a.o.Now())
-		return nil, err
-	}
 	if len(line) > a.o.MaxRecord {
 		return nil, fmt.Errorf("%w: record of %d bytes, over the limit of %d", ErrBadRecord, len(line), a.o.MaxRecord)
 	}
 	t, err := recordTime(line)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.Down(); err != nil {
+		if !sync {
+			a.lost.add(1, a.o.Now())
+		}
 		return nil, err
 	}
 	e := entryPool.Get().(*entry)
@@ -410,7 +414,6 @@ type appendStats struct {
 	spoolErrors atomic.Uint64
 	heartbeats  atomic.Uint64
 	gaps        atomic.Uint64
-	lost        atomic.Uint64
 }
 
 // Stats returns the appender's counters.
@@ -419,7 +422,7 @@ func (a *Appender) Stats() AppenderStats {
 	return AppenderStats{
 		Stream:          a.o.Stream,
 		Appended:        s.appended.Load(),
-		Lost:            s.lost.Load() + a.lost.pending(),
+		Lost:            a.lost.total.Load(),
 		Queued:          len(a.in),
 		QueuedBytes:     a.budget.usedBytes(),
 		Size:            s.size.Load(),
@@ -444,9 +447,11 @@ type lossCounter struct {
 	mu          sync.Mutex
 	n           uint64
 	first, last time.Time
+	total       atomic.Uint64 // every record lost since Open
 }
 
 func (l *lossCounter) add(n uint64, t time.Time) {
+	l.total.Add(n)
 	l.mu.Lock()
 	if l.n == 0 {
 		l.first = t

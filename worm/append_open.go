@@ -3,6 +3,7 @@ package worm
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -57,7 +58,8 @@ func openAppender(ctx context.Context, o AppenderOptions) (*Appender, error) {
 	if err != nil {
 		return nil, err
 	}
-	clean, err := takeMarker(o.Spool)
+	clean := fileExists(filepath.Join(o.Spool, cleanMarker))
+	lost, err := readLostFile(o.Spool)
 	if err != nil {
 		return nil, err
 	}
@@ -84,55 +86,75 @@ func openAppender(ctx context.Context, o AppenderOptions) (*Appender, error) {
 	a.sealer = &sealLoop{a: a, state: st, wake: make(chan struct{}, 1)}
 	a.stats.sealed.Store(st.Tree.Size())
 
+	// Read and check every file before changing any: a damaged spool is
+	// refused whole rather than repaired by dropping records.
 	tree := st.Tree.Clone()
-	var torn int64
-	var lastTime time.Time
-	for _, start := range files {
+	var (
+		torn     int64
+		lastTime time.Time
+		sealed   []string // sealed by a run that stopped before removing them
+		cuts     []*cut
+		tornPath string
+		tornAt   int64
+	)
+	for i, start := range files {
 		path := filepath.Join(o.Spool, spoolName(start))
-		r, err := recoverSpoolFile(path)
+		if start < st.Tree.Size() {
+			// Segments are sealed whole, and the state moves only after a
+			// seal: a file starting below it was sealed.
+			sealed = append(sealed, path)
+			continue
+		}
+		if start != tree.Size() {
+			return nil, fmt.Errorf("spool file %s starts at record %d, but the records before it end at %d: the spool is not one stream's; move it aside", path, start, tree.Size())
+		}
+		r, err := readSpoolFile(path, i == len(files)-1)
 		if err != nil {
 			return nil, err
 		}
-		end := start + uint64(len(r.lines))
-		switch {
-		case start < tree.Size() && end <= st.Tree.Size():
-			// Sealed by a run that stopped before removing it.
-			if err := os.Remove(path); err != nil {
-				return nil, err
-			}
-			continue
-		case start != tree.Size():
-			return nil, fmt.Errorf("spool file %s starts at record %d, but the records before it end at %d: the spool is not one stream's; move it aside", path, start, tree.Size())
+		if r.torn > 0 {
+			torn, tornPath, tornAt = r.torn, path, r.keep
 		}
-		torn += r.torn
 		if len(r.lines) == 0 {
-			if err := os.Remove(path); err != nil {
-				return nil, err
-			}
+			sealed = append(sealed, path) // nothing to seal: remove it
 			continue
 		}
-		c := &cut{start: start, end: end, path: path, first: r.first, last: r.last}
+		c := &cut{start: start, end: start + uint64(len(r.lines)), path: path, first: r.first, last: r.last}
 		c.leaves = make([][32]byte, len(r.lines))
 		for i, line := range r.lines {
 			c.leaves[i] = LeafHash(line)
 			tree.Append(c.leaves[i])
 		}
 		c.root = tree.Root()
-		a.sealer.queue = append(a.sealer.queue, c)
+		cuts = append(cuts, c)
 		lastTime = r.last
 	}
-	if torn > 0 {
-		o.Log.Warn("cut a torn record from the spool", zap.String("stream", o.Stream), zap.Int64("bytes", torn))
+	if tornPath != "" {
+		if err := truncateFile(tornPath, tornAt); err != nil {
+			return nil, err
+		}
+		o.Log.Warn("cut a torn record from the spool", zap.String("stream", o.Stream), zap.String("file", tornPath), zap.Int64("bytes", torn))
 	}
+	for _, path := range sealed {
+		if err := os.Remove(path); err != nil {
+			return nil, err
+		}
+	}
+	a.sealer.queue = cuts
 
 	s := &sequencer{a: a, o: &a.o, tree: tree, seg: openSegment{start: tree.Size()},
 		syncCh: make(chan *syncReq), doneCh: make(chan *syncReq)}
 	a.seq = s
-	go s.syncer()
 	s.markSynced()
 	if err := s.open(); err != nil {
-		close(s.syncCh)
 		return nil, err
+	}
+	go s.syncer()
+	// From here on a crash is an unclean shutdown again.
+	if clean {
+		if err := os.Remove(filepath.Join(o.Spool, cleanMarker)); err != nil {
+			return nil, err
+		}
 	}
 	if !clean && (hadState || len(files) > 0) {
 		var after *uint64
@@ -142,6 +164,11 @@ func openAppender(ctx context.Context, o AppenderOptions) (*Appender, error) {
 		s.system(sysGapUnclean(after, lastTime, torn))
 		a.stats.gaps.Add(1)
 		o.Log.Warn("the trail was not closed cleanly; wrote a gap record", zap.String("stream", o.Stream), zap.Uint64("size", tree.Size()))
+	}
+	if lost.N > 0 {
+		// Counted by a run that stopped while its spool was failing.
+		s.addLoss(lost.N, lost.First, lost.Last)
+		s.writeLoss()
 	}
 	s.system(sysEvent("trail.start", o.Heartbeat))
 	s.flush()
@@ -153,20 +180,15 @@ func openAppender(ctx context.Context, o AppenderOptions) (*Appender, error) {
 		}
 		return nil, s.down
 	}
-	return a, nil
+	if err := removeLostFile(o.Spool); err != nil {
+		o.Log.Warn("remove the lost-records file", zap.Error(err))
+	}
+	return a, syncDir(o.Spool)
 }
 
-// takeMarker removes the clean-shutdown marker and reports whether it was
-// there.
-func takeMarker(dir string) (bool, error) {
-	err := os.Remove(filepath.Join(dir, cleanMarker))
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return false, nil
-	case err != nil:
-		return false, err
-	}
-	return true, syncDir(dir)
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func writeMarker(dir string) error {
@@ -174,6 +196,49 @@ func writeMarker(dir string) error {
 		return fmt.Errorf("write clean-shutdown marker: %w", err)
 	}
 	return syncDir(dir)
+}
+
+// lostFile keeps, across a stop while the spool was failing, the count of
+// records lost that no gap record states yet.
+const lostFile = "lost.json"
+
+type lostRecords struct {
+	N           uint64    `json:"lost"`
+	First, Last time.Time `json:",omitempty"`
+}
+
+func writeLostFile(dir string, n uint64, first, last time.Time) error {
+	if n == 0 {
+		return nil
+	}
+	data, _ := json.Marshal(lostRecords{N: n, First: first, Last: last})
+	if err := os.WriteFile(filepath.Join(dir, lostFile), data, 0o600); err != nil {
+		return fmt.Errorf("keep the count of %d lost records: %w", n, err)
+	}
+	return syncDir(dir)
+}
+
+func readLostFile(dir string) (lostRecords, error) {
+	var l lostRecords
+	data, err := os.ReadFile(filepath.Join(dir, lostFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return l, nil
+	}
+	if err == nil {
+		err = json.Unmarshal(data, &l)
+	}
+	if err != nil {
+		return l, fmt.Errorf("%s: %w", filepath.Join(dir, lostFile), err)
+	}
+	return l, nil
+}
+
+func removeLostFile(dir string) error {
+	err := os.Remove(filepath.Join(dir, lostFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // spoolFiles lists the spool's segment files by their first index.
@@ -201,13 +266,16 @@ func spoolFiles(dir string) ([]uint64, error) {
 type recovered struct {
 	lines       [][]byte
 	first, last time.Time
-	torn        int64
+	torn        int64 // bytes after the last whole record
+	keep        int64 // the length to cut the file to when torn > 0
 }
 
-// recoverSpoolFile reads a spool file and cuts, on disk, whatever follows
-// its last whole record: a line without its newline, or one that is not a
-// record (a crash can leave zeros where a write did not reach the disk).
-func recoverSpoolFile(path string) (recovered, error) {
+// readSpoolFile reads a spool file and checks every line is a record. In
+// the last file, the one open at a crash, whatever follows the last whole
+// record (a line without its newline, or bytes that are no record, as a
+// write that did not reach the disk leaves) is torn, to be cut; anywhere
+// else, and before a valid record, a bad line is damage, and an error.
+func readSpoolFile(path string, last bool) (recovered, error) {
 	var r recovered
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -220,7 +288,7 @@ func recoverSpoolFile(path string) (recovered, error) {
 			break
 		}
 		line := data[keep : keep+i]
-		t, err := recordTime(line)
+		t, err := spoolRecord(line)
 		if err != nil {
 			break
 		}
@@ -232,23 +300,56 @@ func recoverSpoolFile(path string) (recovered, error) {
 		r.lines = append(r.lines, line)
 		keep += i + 1
 	}
-	if r.torn = int64(len(data) - keep); r.torn > 0 {
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
-		if err != nil {
-			return r, err
-		}
-		err = f.Truncate(int64(keep))
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return r, fmt.Errorf("cut torn record from %s: %w", path, err)
-		}
+	if keep == len(data) {
+		return r, nil
 	}
+	damage := func() (recovered, error) {
+		return r, fmt.Errorf("spool file %s: record %d (byte %d) is damaged and records follow it; the spool cannot be recovered automatically: move it aside and restore it", path, len(r.lines), keep)
+	}
+	if !last {
+		return damage()
+	}
+	// A valid record after the bad line means damage, not a torn tail.
+	for rest := data[keep:]; ; {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		if _, err := spoolRecord(rest[:i]); err == nil && i > 0 {
+			return damage()
+		}
+		rest = rest[i+1:]
+	}
+	r.torn, r.keep = int64(len(data)-keep), int64(keep)
 	return r, nil
+}
+
+// spoolRecord checks a spool line more strictly than Append does, since a
+// crash can leave any bytes: it must be valid JSON as well.
+func spoolRecord(line []byte) (time.Time, error) {
+	t, err := recordTime(line)
+	if err == nil && !json.Valid(line) {
+		err = fmt.Errorf("%w: not valid JSON", ErrBadRecord)
+	}
+	return t, err
+}
+
+func truncateFile(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("cut torn record from %s: %w", path, err)
+	}
+	return nil
 }
 
 // checkNewStream refuses to start a stream over one the store already

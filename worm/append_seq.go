@@ -40,6 +40,13 @@ type sequencer struct {
 	unsynced   uint64    // Append records written, not yet in an fsync
 	dirtySince time.Time // when the first write not yet in an fsync was made
 
+	// Lost records on their way into a gap record: gapOpen are stated by
+	// no gap record yet, gapWritten by one written but not yet in an
+	// fsync. A gap record rolled back returns its count to gapOpen, so
+	// that the next one states it; gapFirst and gapLast bound them all.
+	gapOpen, gapWritten uint64
+	gapFirst, gapLast   time.Time
+
 	lastRecord time.Time // when the last record was written, for heartbeats
 	lastTry    time.Time // when a failing spool was last tried
 	down       error
@@ -56,6 +63,7 @@ type syncReq struct {
 	seg      openSegment
 	waiters  []*entry
 	unsynced uint64
+	gapN     uint64 // lost records stated by gap records it covers
 	err      error
 }
 
@@ -99,11 +107,7 @@ func (s *sequencer) run() {
 			s.tick(time.Now())
 		case <-a.stop:
 			if a.abandoned.Load() {
-				s.waitSync()
-				// A test's crash: stop with the spool as it is.
-				if s.f != nil {
-					s.f.Close()
-				}
+				s.abandon()
 				return
 			}
 			for {
@@ -176,6 +180,12 @@ func (s *sequencer) tick(now time.Time) {
 		s.flush()
 		s.startSync()
 	}
+	if s.down == nil && s.a.lost.pending() > 0 {
+		// Refusals while the queue was full, with nothing queued since.
+		s.writeLoss()
+		s.flush()
+		s.startSync()
+	}
 }
 
 // take sequences a batch of queued records.
@@ -224,13 +234,16 @@ func (s *sequencer) take(batch []*entry) {
 	}
 }
 
-// refuse answers a record that will not be written.
+// refuse answers a record that will not be written. An AppendSync caller
+// learns of it and decides (refuse the request, or forward it and record
+// the exchange later); an Append record is counted as lost.
 func (s *sequencer) refuse(e *entry) {
 	if e.done != nil {
 		e.done <- s.down
 		e.done = nil
+	} else {
+		s.a.lost.add(1, s.o.Now())
 	}
-	s.a.lost.add(1, s.o.Now())
 	freeEntry(e)
 }
 
@@ -262,22 +275,37 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// system appends a record the appender writes itself.
+// system appends a record the appender writes itself. It is not counted
+// among the records a rollback loses: those count what callers gave.
 func (s *sequencer) system(r *sysRecord) {
 	r.Stream = s.o.Stream
 	line, t := r.line(s.o.Now())
 	s.add(line, LeafHash(line), t)
-	s.unsynced++
 }
 
-// writeLoss writes a gap record for the records refused since the last one.
-func (s *sequencer) writeLoss() {
-	if s.a.lost.pending() == 0 {
+// addLoss adds lost records to those the next gap record states.
+func (s *sequencer) addLoss(n uint64, first, last time.Time) {
+	if n == 0 {
 		return
 	}
-	n, first, last := s.a.lost.take()
-	s.a.stats.lost.Add(n)
-	s.system(sysGapLost(n, first, last, s.lastError()))
+	if s.gapOpen+s.gapWritten == 0 {
+		s.gapFirst, s.gapLast = first, last
+	} else {
+		s.gapFirst, s.gapLast = minTime(s.gapFirst, first), maxTime(s.gapLast, last)
+	}
+	s.gapOpen += n
+}
+
+// writeLoss writes a gap record for the records lost and not yet stated by
+// a gap record.
+func (s *sequencer) writeLoss() {
+	s.addLoss(s.a.lost.take())
+	if s.gapOpen == 0 {
+		return
+	}
+	s.system(sysGapLost(s.gapOpen, s.gapFirst, s.gapLast, s.lastError()))
+	s.gapWritten += s.gapOpen
+	s.gapOpen = 0
 	s.a.stats.gaps.Add(1)
 }
 
@@ -316,10 +344,10 @@ func (s *sequencer) startSync() {
 		s.dirtySince = time.Time{}
 		return
 	}
-	r := &syncReq{f: s.f, off: s.off, seg: s.seg, waiters: s.waiters, unsynced: s.unsynced}
+	r := &syncReq{f: s.f, off: s.off, seg: s.seg, waiters: s.waiters, unsynced: s.unsynced, gapN: s.gapWritten}
 	r.tree.size, r.tree.chain = s.tree.size, s.tree.chain
 	r.tree.hashes = append([][32]byte(nil), s.tree.hashes...)
-	s.waiters, s.unsynced, s.dirtySince = nil, 0, time.Time{}
+	s.waiters, s.unsynced, s.gapWritten, s.dirtySince = nil, 0, 0, time.Time{}
 	s.syncing = r
 	s.syncCh <- r
 }
@@ -397,11 +425,15 @@ func (s *sequencer) fail(err error, failed ...*syncReq) {
 	now := s.o.Now()
 	for _, r := range failed {
 		s.unsynced += r.unsynced
+		s.gapWritten += r.gapN
 		s.waiters = append(s.waiters, r.waiters...)
 	}
 	if s.unsynced > 0 {
 		s.a.lost.add(s.unsynced, now)
 	}
+	// The gap records rolled back state their counts again in the next.
+	s.gapOpen += s.gapWritten
+	s.gapWritten = 0
 	for _, e := range s.waiters {
 		s.refuse(e)
 	}
@@ -427,11 +459,9 @@ func (s *sequencer) fail(err error, failed ...*syncReq) {
 func (s *sequencer) recover(now time.Time) {
 	s.lastTry = now
 	if s.f == nil {
-		f, err := s.o.OpenFile(s.path())
-		if err != nil {
+		if err := s.open(); err != nil {
 			return
 		}
-		s.f = f
 	}
 	if err := s.f.Truncate(s.syncedOff); err != nil {
 		return
@@ -485,11 +515,32 @@ func (s *sequencer) open() error {
 	if err != nil {
 		return fmt.Errorf("create spool file: %w", err)
 	}
-	s.f = f
+	// The file's directory entry must be durable before records in it are
+	// acknowledged.
 	if err := syncDir(s.o.Spool); err != nil {
+		f.Close()
 		return err
 	}
+	s.f = f
 	return nil
+}
+
+// abandon stops as a crash would, for tests: the fsync in flight settles,
+// nothing more is written, and waiting callers learn the appender closed.
+func (s *sequencer) abandon() {
+	for s.syncing != nil {
+		r := <-s.doneCh
+		s.syncing = nil
+		s.waiters = append(s.waiters, r.waiters...)
+	}
+	for _, e := range s.waiters {
+		e.done <- ErrClosed
+		e.done = nil
+	}
+	s.waiters = nil
+	if s.f != nil {
+		s.f.Close()
+	}
 }
 
 // shutdown closes the open segment with a stop event and cuts it.
@@ -509,6 +560,11 @@ func (s *sequencer) shutdown() {
 	}
 	if s.down != nil {
 		s.closeErr = fmt.Errorf("stream %s: %w", s.o.Stream, s.down)
+		// What was lost is kept for the next start's gap record.
+		s.addLoss(s.a.lost.take())
+		if err := writeLostFile(s.o.Spool, s.gapOpen+s.gapWritten, s.gapFirst, s.gapLast); err != nil {
+			s.closeErr = errors.Join(s.closeErr, err)
+		}
 	} else if s.seg.empty() {
 		// The file opened after the last cut holds nothing.
 		if err := os.Remove(s.path()); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -310,7 +310,7 @@ func TestAppenderResealsAfterACrashBetweenSealAndState(t *testing.T) {
 	// Seal the open segment by hand, as the crashed run did, without
 	// persisting the state or removing the spool file.
 	a.abandon()
-	r, err := recoverSpoolFile(filepath.Join(f.spool, spoolName(0)))
+	r, err := readSpoolFile(filepath.Join(f.spool, spoolName(0)), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func TestAppenderSpoolFailure(t *testing.T) {
 	if err := a.Ready(); !errors.Is(err, ErrTrailDown) {
 		t.Errorf("Ready while the spool fails: %v", err)
 	}
-	refused := 1
+	refused := 0 // the AppendSync caller knows; only Append records count as lost
 	for range 4 {
 		if err := a.Append(testRecord("refused")); !errors.Is(err, ErrTrailDown) {
 			t.Errorf("Append while down: %v", err)
@@ -576,5 +576,138 @@ func TestAppenderCloseUnderLoad(t *testing.T) {
 	wg.Wait()
 	if k := kinds(f.verify()); int64(k["inference"]) != accepted.Load() || k["gap"] != 0 {
 		t.Errorf("kinds %v, %d records accepted", k, accepted.Load())
+	}
+}
+
+// TestAppenderGapSurvivesFailedRetries: while the disk keeps failing, each
+// retry writes the gap record again and loses it; once the disk works, one
+// gap record states every lost record.
+func TestAppenderGapSurvivesFailedRetries(t *testing.T) {
+	f := newAppendFixture(t)
+	o := f.options()
+	var fail atomic.Bool
+	o.OpenFile = func(name string) (SpoolFile, error) {
+		file, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		return &hookFile{File: file, fail: &fail}, err
+	}
+	o.RetryInterval = 5 * time.Millisecond
+	a := f.open(o)
+	fail.Store(true)
+	if err := a.AppendSync(context.Background(), testRecord("x")); !errors.Is(err, ErrTrailDown) {
+		t.Fatalf("AppendSync on a failing disk: %v", err)
+	}
+	for range 10 {
+		a.Append(testRecord("refused"))
+	}
+	time.Sleep(100 * time.Millisecond) // about 20 failed retries
+	if st := a.Stats(); st.Lost != 10 {
+		t.Errorf("Stats().Lost = %d while failing, want 10", st.Lost)
+	}
+	fail.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Ready() != nil && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.close(a)
+	var lost []any
+	for _, r := range f.verify() {
+		if r["kind"] == "gap" {
+			lost = append(lost, r["gap"].(map[string]any)["lost"])
+		}
+	}
+	if len(lost) != 1 || lost[0] != float64(10) {
+		t.Errorf("gap records state %v lost, want one stating 10", lost)
+	}
+	if st := a.Stats(); st.Lost != 10 {
+		t.Errorf("Stats().Lost = %d, want 10", st.Lost)
+	}
+}
+
+// TestAppenderCloseWhileFailing keeps the count of lost records across a
+// stop with the disk still failing: the next start states it.
+func TestAppenderCloseWhileFailing(t *testing.T) {
+	f := newAppendFixture(t)
+	o := f.options()
+	var fail atomic.Bool
+	o.OpenFile = func(name string) (SpoolFile, error) {
+		file, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		return &hookFile{File: file, fail: &fail}, err
+	}
+	a := f.open(o)
+	fail.Store(true)
+	for range 5 {
+		a.Append(testRecord("accepted, then lost"))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Ready() == nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.Close(ctx); err == nil {
+		t.Fatal("Close with a failing disk reported no error")
+	}
+	fail.Store(false)
+	a = f.open(o)
+	f.close(a)
+	var gaps []map[string]any
+	for _, r := range f.verify() {
+		if r["kind"] == "gap" {
+			gaps = append(gaps, r["gap"].(map[string]any))
+		}
+	}
+	var stated float64
+	for _, g := range gaps {
+		if g["reason"] == "trail_failure" {
+			stated += g["lost"].(float64)
+		}
+	}
+	if stated != 5 {
+		t.Errorf("gap records %v state %v lost, want 5", gaps, stated)
+	}
+}
+
+// TestRecoveryRefusesDamage: a damaged record inside a cut segment makes
+// Open fail without changing the spool; zeros after the last record of
+// the open segment are a torn write, and are cut.
+func TestRecoveryRefusesDamage(t *testing.T) {
+	f := newAppendFixture(t)
+	o := f.options()
+	flaky := &flakyStore{Store: f.store}
+	flaky.down.Store(true) // keep the cut segments in the spool
+	o.Sealer.Store = flaky
+	o.MaxRecords = 5
+	a := f.open(o)
+	for range 12 {
+		if err := a.AppendSync(context.Background(), testRecord("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.abandon()
+	first := filepath.Join(f.spool, spoolName(0))
+	data, _ := os.ReadFile(first)
+	damaged := append([]byte(nil), data...)
+	i := strings.Index(string(damaged), "\n") + 1
+	damaged[i] = 'X' // the second record's opening brace
+	os.WriteFile(first, damaged, 0o600)
+	if _, err := OpenAppender(context.Background(), o); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("Open over a damaged segment: %v", err)
+	}
+	if got, _ := os.ReadFile(first); len(got) != len(damaged) {
+		t.Errorf("a failed Open changed the damaged file from %d to %d bytes", len(damaged), len(got))
+	}
+	os.WriteFile(first, data, 0o600)
+
+	files, _ := spoolFiles(f.spool)
+	last := filepath.Join(f.spool, spoolName(files[len(files)-1]))
+	fh, _ := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
+	fh.Write(make([]byte, 300))
+	fh.Close()
+	flaky.down.Store(false)
+	a = f.open(o)
+	f.close(a)
+	recs := f.verify()
+	if k := kinds(recs); k["inference"] != 12 || k["gap"] != 1 {
+		t.Errorf("kinds %v", k)
 	}
 }
