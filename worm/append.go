@@ -24,6 +24,10 @@ var (
 	ErrTrailDown = errors.New("trail cannot write its spool")
 	// ErrClosed means the appender was closed.
 	ErrClosed = errors.New("trail is closed")
+	// ErrSpoolFull means the sealed segments waiting for the store have
+	// reached the spool's bound: the store has been unreachable or slow for
+	// a while.
+	ErrSpoolFull = errors.New("trail spool is full: the store has not taken the sealed segments")
 	// ErrBadRecord means a line is not a record the trail can take: not a
 	// JSON object with a "time" of RFC 3339 near its start, or too long.
 	ErrBadRecord = errors.New("not a trail record")
@@ -61,6 +65,12 @@ type AppenderOptions struct {
 	QueueBytes   int64
 	// MaxRecord is the longest record line accepted [16 MiB].
 	MaxRecord int
+	// MaxSpool bounds the bytes of segments cut but not yet in the store
+	// [10 GiB]. At the bound the trail refuses records (ErrSpoolFull), and
+	// each route's on_trail_failure applies, until the store catches up.
+	MaxSpool int64
+	// Recent is how many of the latest records Recent keeps [256].
+	Recent int
 	// RetryInterval is how often a failed spool or store is tried again
 	// [1s; seals back off up to 30 times that].
 	RetryInterval time.Duration
@@ -95,6 +105,8 @@ func (o *AppenderOptions) setDefaults() {
 	// Every record sealed must be readable back.
 	o.MaxRecord = min(o.MaxRecord, MaxLineBytes)
 	setDefault(&o.RetryInterval, time.Second)
+	setDefault(&o.MaxSpool, 10<<30)
+	setDefault(&o.Recent, 256)
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
@@ -152,6 +164,8 @@ type Appender struct {
 	seq    *sequencer
 	sealer *sealLoop
 	unlock func()
+	sysIn  chan *sysRecord // records the seal loop asks the sequencer to write
+	recent recentRing
 
 	stats appendStats
 }
@@ -274,6 +288,12 @@ func (a *Appender) newEntry(line []byte, sync bool) (*entry, error) {
 		}
 		return nil, err
 	}
+	if a.sealer.spoolFull() {
+		if !sync {
+			a.lost.add(1, a.o.Now())
+		}
+		return nil, ErrSpoolFull
+	}
 	e := entryPool.Get().(*entry)
 	e.line = append(e.line[:0], line...)
 	e.leaf = LeafHash(line)
@@ -323,6 +343,9 @@ func (a *Appender) Ready() error {
 	}
 	if err := a.Down(); err != nil {
 		return err
+	}
+	if a.sealer.spoolFull() {
+		return ErrSpoolFull
 	}
 	if len(a.in) > cap(a.in)*3/4 || a.budget.high() {
 		return ErrPushback
@@ -394,12 +417,14 @@ type AppenderStats struct {
 	Size            uint64 // tree size: records sequenced
 	Sealed          uint64 // tree size of the last seal
 	PendingSegments int    // cut segments not yet sealed
+	PendingBytes    int64  // their record bytes, bounded by MaxSpool
 	Syncs           uint64 // fsyncs of the spool
 	Seals           uint64
 	SealErrors      uint64
 	SpoolErrors     uint64
 	Heartbeats      uint64
 	Gaps            uint64 // gap records written
+	Alerts          uint64 // alert records written
 	Down            bool
 }
 
@@ -414,6 +439,7 @@ type appendStats struct {
 	spoolErrors atomic.Uint64
 	heartbeats  atomic.Uint64
 	gaps        atomic.Uint64
+	alerts      atomic.Uint64
 }
 
 // Stats returns the appender's counters.
@@ -428,12 +454,14 @@ func (a *Appender) Stats() AppenderStats {
 		Size:            s.size.Load(),
 		Sealed:          s.sealed.Load(),
 		PendingSegments: a.sealer.pending(),
+		PendingBytes:    a.sealer.pendingBytes.Load(),
 		Syncs:           s.syncs.Load(),
 		Seals:           s.seals.Load(),
 		SealErrors:      s.sealErrors.Load(),
 		SpoolErrors:     s.spoolErrors.Load(),
 		Heartbeats:      s.heartbeats.Load(),
 		Gaps:            s.gaps.Load(),
+		Alerts:          s.alerts.Load(),
 		Down:            a.Down() != nil,
 	}
 }

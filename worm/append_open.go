@@ -82,6 +82,8 @@ func openAppender(ctx context.Context, o AppenderOptions) (*Appender, error) {
 		seqDone:   make(chan struct{}),
 		sealDone:  make(chan struct{}),
 		sealStop:  make(chan struct{}),
+		sysIn:     make(chan *sysRecord, 16),
+		recent:    recentRing{max: o.Recent},
 	}
 	a.sealer = &sealLoop{a: a, state: st, wake: make(chan struct{}, 1)}
 	a.stats.sealed.Store(st.Tree.Size())
@@ -119,7 +121,7 @@ func openAppender(ctx context.Context, o AppenderOptions) (*Appender, error) {
 			sealed = append(sealed, path) // nothing to seal: remove it
 			continue
 		}
-		c := &cut{start: start, end: start + uint64(len(r.lines)), path: path, first: r.first, last: r.last}
+		c := &cut{start: start, end: start + uint64(len(r.lines)), path: path, first: r.first, last: r.last, bytes: int64(len(r.data))}
 		c.leaves = make([][32]byte, len(r.lines))
 		for i, line := range r.lines {
 			c.leaves[i] = LeafHash(line)
@@ -141,6 +143,9 @@ func openAppender(ctx context.Context, o AppenderOptions) (*Appender, error) {
 		}
 	}
 	a.sealer.queue = cuts
+	for _, c := range cuts {
+		a.sealer.pendingBytes.Add(c.bytes)
+	}
 
 	s := &sequencer{a: a, o: &a.o, tree: tree, seg: openSegment{start: tree.Size()},
 		syncCh: make(chan *syncReq), doneCh: make(chan *syncReq)}
@@ -264,6 +269,7 @@ func spoolFiles(dir string) ([]uint64, error) {
 }
 
 type recovered struct {
+	data        []byte // the whole records, newlines included
 	lines       [][]byte
 	first, last time.Time
 	torn        int64 // bytes after the last whole record
@@ -300,6 +306,7 @@ func readSpoolFile(path string, last bool) (recovered, error) {
 		r.lines = append(r.lines, line)
 		keep += i + 1
 	}
+	r.data = data[:keep]
 	if keep == len(data) {
 		return r, nil
 	}

@@ -22,6 +22,20 @@ type sysRecord struct {
 	Heartbeat *sysHeartbeatBody `json:"heartbeat,omitempty"`
 	Gap       *SysGap           `json:"gap,omitempty"`
 	Event     *sysEventBody     `json:"event,omitempty"`
+	Alert     *sysAlertBody     `json:"alert,omitempty"`
+}
+
+// sysAlertBody is the body of an alert record the trail writes about
+// itself.
+type sysAlertBody struct {
+	Name            string `json:"name"`
+	Severity        string `json:"severity"`
+	Detail          string `json:"detail"`
+	PendingSegments int    `json:"pending_segments"`
+}
+
+func sysAlert(name, severity, detail string, pending int) *sysRecord {
+	return &sysRecord{Kind: "alert", Alert: &sysAlertBody{Name: name, Severity: severity, Detail: detail, PendingSegments: pending}}
 }
 
 type sysHeartbeatBody struct {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,6 +22,7 @@ import (
 // waiting to be sealed.
 type cut struct {
 	start, end  uint64
+	bytes       int64 // of record lines, newlines included
 	path        string
 	leaves      [][32]byte // nil after recovery: computed from the file
 	first, last time.Time
@@ -37,6 +39,9 @@ type sealLoop struct {
 
 	buf []byte // spool file contents, reused
 
+	// pendingBytes are the record bytes of the queued cuts.
+	pendingBytes atomic.Int64
+
 	mu      sync.Mutex
 	queue   []*cut
 	closed  bool
@@ -45,6 +50,7 @@ type sealLoop struct {
 }
 
 func (l *sealLoop) add(c *cut) {
+	l.pendingBytes.Add(c.bytes)
 	l.mu.Lock()
 	l.queue = append(l.queue, c)
 	l.mu.Unlock()
@@ -64,6 +70,10 @@ func (l *sealLoop) close() {
 	default:
 	}
 }
+
+// spoolFull reports whether the queued cuts have reached the spool's
+// bound.
+func (l *sealLoop) spoolFull() bool { return l.pendingBytes.Load() >= l.a.o.MaxSpool }
 
 func (l *sealLoop) pending() int {
 	l.mu.Lock()
@@ -90,6 +100,7 @@ func (l *sealLoop) run() {
 		}
 	}()
 	failures := 0
+	var since time.Time
 	for {
 		l.mu.Lock()
 		var c *cut
@@ -115,13 +126,26 @@ func (l *sealLoop) run() {
 		if err == nil {
 			l.queue = l.queue[1:]
 		}
+		pending := len(l.queue)
 		l.mu.Unlock()
 		if err == nil {
+			l.pendingBytes.Add(-c.bytes)
+			if failures >= alertAfter {
+				a.system(sysAlert("store_recovered", "info", fmt.Sprintf("the store takes segments again after %d failed attempts since %s; %d segment(s) still to seal",
+					failures, since.UTC().Format(TimeLayout), pending), pending))
+			}
 			failures = 0
 			continue
 		}
+		if failures == 0 {
+			since = time.Now()
+		}
 		failures++
 		a.stats.sealErrors.Add(1)
+		if failures == alertAfter {
+			a.system(sysAlert("store_unreachable", "warning", fmt.Sprintf("sealing segment [%d, %d) has failed %d times since %s; segments wait in the spool: %v",
+				c.start, c.end, failures, since.UTC().Format(TimeLayout), err), pending))
+		}
 		wait := min(a.o.RetryInterval<<min(failures-1, 5), 30*a.o.RetryInterval)
 		a.o.Log.Warn("seal failed; retrying", zap.String("stream", a.o.Stream),
 			zap.Uint64("start", c.start), zap.Uint64("end", c.end), zap.Duration("retry_in", wait), zap.Error(err))
@@ -132,6 +156,9 @@ func (l *sealLoop) run() {
 		}
 	}
 }
+
+// alertAfter is how many failed seals in a row make an alert record.
+const alertAfter = 3
 
 // seal reads a cut segment back from its spool file, checks it against
 // what the sequencer hashed, seals it, persists the new state and removes

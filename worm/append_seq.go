@@ -103,6 +103,15 @@ func (s *sequencer) run() {
 			s.take(batch)
 		case r := <-s.doneCh:
 			s.syncDone(r)
+		case r := <-a.sysIn:
+			if s.down == nil {
+				s.system(r)
+				if r.Kind == "alert" {
+					a.stats.alerts.Add(1)
+				}
+				s.flush()
+				s.startSync()
+			}
 		case <-timer.C:
 			s.tick(time.Now())
 		case <-a.stop:
@@ -261,6 +270,7 @@ func (s *sequencer) add(line []byte, leaf [32]byte, t time.Time) {
 	}
 	s.buf = append(s.buf, line...)
 	s.buf = append(s.buf, '\n')
+	s.a.recent.add(s.tree.Size(), line)
 	s.tree.Append(leaf)
 	s.seg.leaves = append(s.seg.leaves, leaf)
 	s.seg.bytes += int64(len(line)) + 1
@@ -492,7 +502,7 @@ func (s *sequencer) cut() {
 		return
 	}
 	c := &cut{
-		start: s.seg.start, end: s.tree.Size(), path: s.path(),
+		start: s.seg.start, end: s.tree.Size(), path: s.path(), bytes: s.seg.bytes,
 		leaves: s.seg.leaves, first: s.seg.first, last: s.seg.last, root: s.tree.Root(),
 	}
 	if err := s.f.Close(); err != nil {

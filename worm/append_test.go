@@ -711,3 +711,101 @@ func TestRecoveryRefusesDamage(t *testing.T) {
 		t.Errorf("kinds %v", k)
 	}
 }
+
+// TestAppenderStoreOutageBoundAndAlerts: with the store down, cut segments
+// wait in the spool; at MaxSpool the trail refuses records with
+// ErrSpoolFull; alert records say when the store failed and came back; and
+// once it is back everything is sealed with the refusals counted.
+func TestAppenderStoreOutageBoundAndAlerts(t *testing.T) {
+	f := newAppendFixture(t)
+	flaky := &flakyStore{Store: f.store}
+	flaky.down.Store(true)
+	o := f.options()
+	o.Sealer.Store = flaky
+	o.MaxRecords = 4
+	o.MaxSpool = 3000 // about ten records of testRecord
+	o.RetryInterval = 5 * time.Millisecond
+	a := f.open(o)
+	accepted, refused := 0, 0
+	for range 40 {
+		switch err := a.AppendSync(context.Background(), testRecord("x")); {
+		case err == nil:
+			accepted++
+		case errors.Is(err, ErrSpoolFull):
+			refused++
+			if err := a.Append(testRecord("async")); !errors.Is(err, ErrSpoolFull) {
+				t.Errorf("Append with the spool full: %v", err)
+			}
+		default:
+			t.Fatal(err)
+		}
+	}
+	if refused == 0 || accepted == 0 {
+		t.Fatalf("%d accepted, %d refused: the spool bound did not apply", accepted, refused)
+	}
+	if err := a.Ready(); !errors.Is(err, ErrSpoolFull) {
+		t.Errorf("Ready with the spool full: %v", err)
+	}
+	time.Sleep(50 * time.Millisecond) // several failed seals: an alert
+	flaky.down.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Stats().PendingSegments > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := a.Ready(); err != nil {
+		t.Errorf("Ready once the store took the backlog: %v", err)
+	}
+	f.close(a)
+	recs := f.verify()
+	var alerts []string
+	var lost float64
+	for _, r := range recs {
+		switch r["kind"] {
+		case "alert":
+			alerts = append(alerts, r["alert"].(map[string]any)["name"].(string))
+		case "gap":
+			lost += r["gap"].(map[string]any)["lost"].(float64)
+		}
+	}
+	if len(alerts) != 2 || alerts[0] != "store_unreachable" || alerts[1] != "store_recovered" {
+		t.Errorf("alerts %v, want store_unreachable then store_recovered", alerts)
+	}
+	if k := kinds(recs); k["inference"] != accepted || lost != float64(refused) {
+		t.Errorf("%d inference records for %d accepted; gap records state %v lost for %d Append refusals", k["inference"], accepted, lost, refused)
+	}
+}
+
+func TestAppenderRecentAndLatestCheckpoint(t *testing.T) {
+	f := newAppendFixture(t)
+	o := f.options()
+	o.Recent = 3
+	o.MaxRecords = 2
+	a := f.open(o)
+	if _, err := a.LatestCheckpoint(context.Background()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("LatestCheckpoint before any seal: %v", err)
+	}
+	var lines [][]byte
+	for range 5 {
+		l := testRecord("x")
+		lines = append(lines, l)
+		a.AppendSync(context.Background(), l)
+	}
+	got := a.Recent(10)
+	if len(got) != 3 || got[0].Index != 3 || string(got[2].Line) != string(lines[4]) || got[2].Index != 5 {
+		t.Errorf("Recent = %d records, first index %d", len(got), got[0].Index)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Stats().Sealed < 4 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	cp, err := a.LatestCheckpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust, _ := ParseTrust("t", []byte(f.key.vkey+"\n"))
+	c, err := OpenCheckpoint(cp, trust, "s1")
+	if err != nil || c.Size != a.Stats().Sealed {
+		t.Errorf("latest checkpoint: %v, size %d, sealed %d", err, c.Size, a.Stats().Sealed)
+	}
+	f.close(a)
+}
