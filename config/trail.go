@@ -53,6 +53,9 @@ func (d *decoder) trail(n *yaml.Node, key string, t *Trail) {
 				}},
 			})
 		}},
+		{"max_spool", func(n *yaml.Node, k string) {
+			d.size(n, k, "", "use a positive size such as 10GiB", 1<<50, func(v int64) { a.MaxSpool = v })
+		}},
 		{"max_record", func(n *yaml.Node, k string) {
 			d.size(n, k, "", "use a positive size such as 16MiB", worm.MaxLineBytes, func(v int64) { a.MaxRecord = int(v) })
 		}},

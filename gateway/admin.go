@@ -29,6 +29,10 @@ type AdminOptions struct {
 	// Ready, if not nil, is asked by /readyz too: an error makes it answer
 	// 503 with the error's text. The trail's failure goes here.
 	Ready func() error
+	// Trail, if not nil, serves GET /api/v1/records (the latest records)
+	// and GET /api/v1/checkpoint (the latest signed checkpoint) to tokens
+	// with the auditor role.
+	Trail TrailReader
 }
 
 // AdminToken is one bearer token and the roles it carries.
@@ -59,6 +63,7 @@ type Admin struct {
 	tokens atomic.Pointer[[]tokenEntry]
 	g      *Gateway
 	start  time.Time
+	trail  TrailReader
 }
 
 type tokenEntry struct {
@@ -99,6 +104,11 @@ func NewAdmin(opts AdminOptions, g *Gateway, gatherer prometheus.Gatherer, log *
 	})
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	a.Handle("GET /api/v1/routes", RoleOperator, http.HandlerFunc(a.routes))
+	if opts.Trail != nil {
+		a.trail = opts.Trail
+		a.Handle("GET /api/v1/records", RoleAuditor, http.HandlerFunc(a.recentRecords))
+		a.Handle("GET /api/v1/checkpoint", RoleAuditor, http.HandlerFunc(a.latestCheckpoint))
+	}
 	a.srv = &http.Server{
 		Handler:           a.mux,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/auditgate/auditgate/worm"
 )
 
 var testTokens = []AdminToken{
@@ -371,5 +373,53 @@ func TestAdminReadinessFollowsTheTrail(t *testing.T) {
 	down.Store(nil)
 	if resp, _ := adminGet(t, c, base+"/readyz", ""); resp.StatusCode != 200 {
 		t.Errorf("/readyz once the trail works again: %d", resp.StatusCode)
+	}
+}
+
+type fakeTrailReader struct {
+	recs []worm.RecentRecord
+	cp   []byte
+}
+
+func (f *fakeTrailReader) Recent(n int) []worm.RecentRecord {
+	return f.recs[max(0, len(f.recs)-n):]
+}
+
+func (f *fakeTrailReader) LatestCheckpoint(context.Context) ([]byte, error) {
+	if f.cp == nil {
+		return nil, worm.ErrNotFound
+	}
+	return f.cp, nil
+}
+
+// TestAdminTrailReads: the latest records and checkpoint, to auditors only.
+func TestAdminTrailReads(t *testing.T) {
+	tr := &fakeTrailReader{}
+	for i := range 5 {
+		tr.recs = append(tr.recs, worm.RecentRecord{Index: uint64(i), Line: []byte(fmt.Sprintf(`{"v":1,"id":"r%d"}`, i))})
+	}
+	_, base := startAdmin(t, AdminOptions{Tokens: testTokens, Trail: tr}, nil, prometheus.NewRegistry())
+	c := rawClient(t)
+	if resp, body := adminGet(t, c, base+"/api/v1/checkpoint", "Bearer audit-secret"); resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "no checkpoint yet") {
+		t.Errorf("checkpoint before a seal: %d %s", resp.StatusCode, body)
+	}
+	tr.cp = []byte("auditgate/s\n5\nROOT\n\n— key sig\n")
+	resp, body := adminGet(t, c, base+"/api/v1/checkpoint", "Bearer audit-secret")
+	if resp.StatusCode != 200 || body != string(tr.cp) {
+		t.Errorf("checkpoint: %d %q", resp.StatusCode, body)
+	}
+	resp, body = adminGet(t, c, base+"/api/v1/records?limit=2", "Bearer audit-secret")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-ndjson" ||
+		body != `{"index":3,"record":{"v":1,"id":"r3"}}`+"\n"+`{"index":4,"record":{"v":1,"id":"r4"}}`+"\n" {
+		t.Errorf("records: %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := adminGet(t, c, base+"/api/v1/records?limit=0", "Bearer audit-secret"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("records?limit=0: %d", resp.StatusCode)
+	}
+	if resp, _ := adminGet(t, c, base+"/api/v1/records", "Bearer op-secret"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("records for an operator token: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := adminGet(t, c, base+"/api/v1/checkpoint", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("checkpoint without a token: %d, want 401", resp.StatusCode)
 	}
 }
