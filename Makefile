@@ -19,8 +19,15 @@ $(BIN)/auditgate: FORCE
 
 FORCE:
 
+# Versity Gateway, the S3 server with Object Lock the integration tests
+# start on loopback ports; pinned, built once into ./bin (about 2.5 minutes).
+VERSITYGW_VERSION := v1.8.0
+
+$(BIN)/versitygw:
+	GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
 # The README's test command: vet, then every test with the race detector.
-test: vet
+test: vet $(BIN)/versitygw
 	$(GO) test -race -count=1 ./...
 
 vet:

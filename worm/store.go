@@ -35,14 +35,23 @@ var (
 )
 
 // OpenStore opens a store from its URL: file:///abs/path or a plain path
-// opens a FileStore; s3://… is refused, since this version has no S3
-// store built in.
+// opens a FileStore, s3://bucket/prefix?… an S3Store (see ParseS3URL for
+// its parameters; credentials come from the AWS environment variables).
+// It does not contact the server.
 func OpenStore(rawURL string) (Store, error) {
 	switch {
 	case rawURL == "":
 		return nil, errors.New("open store: empty store URL")
 	case strings.HasPrefix(rawURL, "s3://"):
-		return nil, errors.New("open store: the S3 store is not built into this version; use file:///abs/path or a directory")
+		o, err := ParseS3URL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		s, err := NewS3Store(o)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	case strings.HasPrefix(rawURL, "file:"):
 		dir, err := fileURLPath(rawURL)
 		if err != nil {

@@ -81,6 +81,9 @@ type StreamReport struct {
 	Size     uint64
 	Root     [32]byte
 	Findings []Finding
+	// Lock sums up the Object Lock evidence, for a LockedStore; for any
+	// other store, Lock.Unavailable says there is none.
+	Lock LockReport
 	// Notices are what the records themselves say an auditor should know
 	// (gap records, silences longer than the heartbeat allows); they do
 	// not make the trail invalid. Codes are the Notice* constants.
@@ -220,6 +223,13 @@ func Verify(ctx context.Context, st Store, o VerifyOptions) (*Report, error) {
 		}
 		if err := v.run(); err != nil {
 			return nil, err
+		}
+		if ls, ok := st.(LockedStore); ok {
+			if err := v.checkLocks(ctx, ls); err != nil {
+				return nil, err
+			}
+		} else {
+			v.rep.Lock.Unavailable = "the store keeps no Object Lock evidence; retention was not checked"
 		}
 		v.rep.Notices = v.sil.notices
 		rep.Streams = append(rep.Streams, v.rep)

@@ -34,6 +34,7 @@ func commands() []command {
 		{"config", "check a configuration file (config check FILE)", runConfig},
 		{"demo", "run a mock model API and the gateway, send traffic through it, report", runDemo},
 		{"keygen", "write a signing key and its trust file", runKeygen},
+		{"bucket", "create or check an S3 bucket for the trail (bucket init URL)", runBucket},
 		{"verify", "verify a trail offline: signatures, links, hashes, chain, roots", runVerify},
 		{"show", "print one record of a trail (show ID --store URL)", runShow},
 		{"search", "list the records of a trail that match filters", runSearch},

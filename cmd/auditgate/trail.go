@@ -154,6 +154,13 @@ func writeVerifyText(w io.Writer, rep *worm.Report, store string) {
 			fmt.Fprintf(w, ", %s to %s", s.First.UTC().Format(time.RFC3339), s.Last.UTC().Format(time.RFC3339))
 		}
 		fmt.Fprintln(w)
+		if l := s.Lock; l.Objects > 0 {
+			fmt.Fprintf(w, "  object lock: %d object versions, %s, retained until %s at the earliest", l.Objects, l.Mode, l.MinRetain.UTC().Format(time.RFC3339))
+			if l.LegalHolds > 0 {
+				fmt.Fprintf(w, ", %d under legal hold", l.LegalHolds)
+			}
+			fmt.Fprintln(w)
+		}
 		for _, f := range s.Findings {
 			fmt.Fprintf(w, "FINDING %s\n", f)
 		}
@@ -163,8 +170,8 @@ func writeVerifyText(w io.Writer, rep *worm.Report, store string) {
 	}
 	if rep.OK() {
 		fmt.Fprintf(w, "ok: %s verified: every signature, link, hash, chain and root holds\n", store)
-		if !strings.HasPrefix(store, "s3://") {
-			fmt.Fprintln(w, "note: a directory store keeps no object-lock evidence; retention was not checked")
+		if len(rep.Streams) > 0 && rep.Streams[0].Lock.Unavailable != "" {
+			fmt.Fprintf(w, "note: %s\n", rep.Streams[0].Lock.Unavailable)
 		}
 		return
 	}
@@ -182,6 +189,12 @@ func writeVerifyJSON(w io.Writer, rep *worm.Report) {
 		Code   string `json:"code"`
 		Msg    string `json:"message"`
 	}
+	type lock struct {
+		Objects    int    `json:"objects"`
+		Mode       string `json:"weakest_mode,omitempty"`
+		MinRetain  string `json:"min_retain_until,omitempty"`
+		LegalHolds int    `json:"legal_holds"`
+	}
 	type stream struct {
 		Stream   string    `json:"stream"`
 		Segments uint64    `json:"segments"`
@@ -192,6 +205,7 @@ func writeVerifyJSON(w io.Writer, rep *worm.Report) {
 		Last     string    `json:"last_time,omitempty"`
 		Findings []finding `json:"findings"`
 		Notices  []finding `json:"notices"`
+		Lock     *lock     `json:"object_lock"`
 	}
 	conv := func(fs []worm.Finding) []finding {
 		out := []finding{}
@@ -210,6 +224,12 @@ func writeVerifyJSON(w io.Writer, rep *worm.Report) {
 			Root: hex.EncodeToString(s.Root[:]), Findings: conv(s.Findings), Notices: conv(s.Notices)}
 		if !s.First.IsZero() {
 			js.First, js.Last = s.First.UTC().Format(worm.TimeLayout), s.Last.UTC().Format(worm.TimeLayout)
+		}
+		if s.Lock.Unavailable == "" {
+			js.Lock = &lock{Objects: s.Lock.Objects, Mode: s.Lock.Mode, LegalHolds: s.Lock.LegalHolds}
+			if !s.Lock.MinRetain.IsZero() {
+				js.Lock.MinRetain = s.Lock.MinRetain.UTC().Format(time.RFC3339)
+			}
 		}
 		out.Streams = append(out.Streams, js)
 	}
