@@ -56,9 +56,14 @@ func (a *audit) record(g *Gateway, rt *route, ex *Exchange) {
 	s := a.settingsFor(d)
 	bp := a.lines.Get().(*[]byte)
 	line := a.Capturer.AppendRecord((*bp)[:0], &ex.Exchange, ro, s)
-	ctx, cancel := context.WithTimeout(context.Background(), recordWait)
-	err := a.Trail.AppendWait(ctx, line)
-	cancel()
+	var err error
+	if ex.trailRefused {
+		err = a.Trail.Append(line)
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), recordWait)
+		err = a.Trail.AppendWait(ctx, line)
+		cancel()
+	}
 	if err != nil {
 		g.m.recordErrors.Inc()
 		if ce := g.log.Check(zap.ErrorLevel, "record not written"); ce != nil {
@@ -101,10 +106,13 @@ func (a *audit) admit(rt *route, ex *Exchange, req *fasthttp.Request, rs **reque
 	}
 	closed := d.OnTrailFailure == policy.FailClosed
 	if d.Durability != policy.DurabilityStrict {
-		if ready != nil && closed {
-			return OutcomeTrailUnavailable, false
+		if ready != nil {
+			if closed {
+				return OutcomeTrailUnavailable, false
+			}
+			ex.trailRefused = true // open: forwarded; its record may be lost
 		}
-		return OutcomeOK, true // open: forwarded; a lost record is counted
+		return OutcomeOK, true
 	}
 	if *rs != nil {
 		if o, ok := readBody(ex, req, rs, capLimit, routeLimit); !ok {
@@ -127,6 +135,7 @@ func (a *audit) admit(rt *route, ex *Exchange, req *fasthttp.Request, rs **reque
 		if closed {
 			return OutcomeTrailUnavailable, false
 		}
+		ex.trailRefused = true
 	}
 	return OutcomeOK, true
 }

@@ -49,6 +49,16 @@ func (s *memSink) AppendSync(ctx context.Context, line []byte) error {
 	return s.AppendWait(ctx, line)
 }
 
+func (s *memSink) Append(line []byte) error {
+	s.mu.Lock()
+	down := s.down
+	s.mu.Unlock()
+	if down != nil {
+		return down
+	}
+	return s.AppendWait(context.Background(), line)
+}
+
 func (s *memSink) AppendWait(_ context.Context, line []byte) error {
 	s.mu.Lock()
 	s.lines = append(s.lines, append([]byte(nil), line...))

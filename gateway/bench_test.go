@@ -58,6 +58,7 @@ type discardSink struct{}
 func (discardSink) Ready() error                             { return nil }
 func (discardSink) AppendWait(context.Context, []byte) error { return nil }
 func (discardSink) AppendSync(context.Context, []byte) error { return nil }
+func (discardSink) Append([]byte) error                      { return nil }
 
 func benchCapturer(b *testing.B) *capture.Capturer {
 	c, err := capture.NewCapturer(capture.CapturerOptions{Stream: "bench",

@@ -191,6 +191,9 @@ type Exchange struct {
 	uriBuf, fwdBuf, idBuf []byte
 	errBuf                []byte
 	bodyReader            bytes.Reader // over errBuf, or a prebuffered body
+	// trailRefused: forwarded although the trail refused records, under a
+	// policy that fails open.
+	trailRefused bool
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(Exchange) }}
@@ -213,7 +216,7 @@ func releaseExchange(ex *Exchange) {
 	ex.respHeads.reset()
 	ex.Status = 0
 	ex.Start, ex.UpstreamStart, ex.FirstByte, ex.End = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	ex.Outcome, ex.ClientGone = OutcomeOK, false
+	ex.Outcome, ex.ClientGone, ex.trailRefused = OutcomeOK, false, false
 	ex.uriBuf = ex.uriBuf[:0]
 	ex.bodyReader.Reset(nil)
 	ex.reqStream, ex.respStream = requestStream{}, responseStream{}

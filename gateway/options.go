@@ -59,9 +59,14 @@ type Trail interface {
 	// otherwise. While it fails, requests whose policy fails closed are
 	// answered 503 before anything is forwarded.
 	Ready() error
-	// AppendWait takes the record of a finished exchange, waiting until
-	// ctx is done if the trail's queue is full.
+	// AppendWait takes the record of a finished exchange admitted while
+	// the trail took records, waiting until ctx is done if its queue is
+	// full.
 	AppendWait(ctx context.Context, line []byte) error
+	// Append takes the record of an exchange forwarded although the trail
+	// refused records (a policy that fails open), failing at once, with the
+	// record counted as lost, if it still refuses.
+	Append(line []byte) error
 	// AppendSync takes the record of a request about to be forwarded
 	// under strict durability and returns once it is durable.
 	AppendSync(ctx context.Context, line []byte) error

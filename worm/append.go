@@ -190,7 +190,7 @@ var entryPool = sync.Pool{New: func() any { return &entry{} }}
 func (a *Appender) Append(line []byte) error {
 	a.inflight.Add(1)
 	defer a.inflight.Add(-1)
-	e, err := a.newEntry(line, false)
+	e, err := a.newEntry(line, false, true)
 	if err != nil {
 		return err
 	}
@@ -202,13 +202,15 @@ func (a *Appender) Append(line []byte) error {
 }
 
 // AppendWait is Append that waits, until ctx is done, for room in the queue
-// (records and bytes) instead of returning ErrPushback. It is for records
-// of exchanges already forwarded, which have nowhere else to go. A record
-// it gives up on is counted as lost.
+// (records and bytes) instead of returning ErrPushback, and that the
+// spool's bound does not refuse (the spool overshoots it by the records in
+// flight). It is for records of exchanges admitted while the trail took
+// records, which have nowhere else to go. A record it gives up on is
+// counted as lost.
 func (a *Appender) AppendWait(ctx context.Context, line []byte) error {
 	a.inflight.Add(1)
 	defer a.inflight.Add(-1)
-	e, err := a.newEntry(line, false)
+	e, err := a.newEntry(line, false, false)
 	if err != nil {
 		return err
 	}
@@ -258,7 +260,7 @@ func (a *Appender) AppendSync(ctx context.Context, line []byte) error {
 func (a *Appender) appendSync(line []byte) (chan error, error) {
 	a.inflight.Add(1)
 	defer a.inflight.Add(-1)
-	e, err := a.newEntry(line, true)
+	e, err := a.newEntry(line, true, true)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +273,9 @@ func (a *Appender) appendSync(line []byte) (chan error, error) {
 	return done, a.enqueue(e)
 }
 
-func (a *Appender) newEntry(line []byte, sync bool) (*entry, error) {
+// newEntry checks a record and the trail's state; bound says whether the
+// spool's bound refuses it.
+func (a *Appender) newEntry(line []byte, sync, bound bool) (*entry, error) {
 	if a.closing.Load() {
 		return nil, ErrClosed
 	}
@@ -288,7 +292,7 @@ func (a *Appender) newEntry(line []byte, sync bool) (*entry, error) {
 		}
 		return nil, err
 	}
-	if a.sealer.spoolFull() {
+	if bound && a.sealer.spoolFull() {
 		if !sync {
 			a.lost.add(1, a.o.Now())
 		}
@@ -349,6 +353,19 @@ func (a *Appender) Ready() error {
 	}
 	if len(a.in) > cap(a.in)*3/4 || a.budget.high() {
 		return ErrPushback
+	}
+	return nil
+}
+
+// Health returns why the trail refuses new requests for a while, nil
+// while it takes them: the spool failing, or full (ErrSpoolFull). Unlike
+// Ready it ignores a momentarily full queue, so it suits a readiness probe.
+func (a *Appender) Health() error {
+	if err := a.Down(); err != nil {
+		return err
+	}
+	if a.sealer.spoolFull() {
+		return ErrSpoolFull
 	}
 	return nil
 }

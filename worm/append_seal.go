@@ -157,8 +157,9 @@ func (l *sealLoop) run() {
 	}
 }
 
-// alertAfter is how many failed seals in a row make an alert record.
-const alertAfter = 3
+// alertAfter is how many failed seals in a row (at least a second apart)
+// make an alert record.
+const alertAfter = 2
 
 // seal reads a cut segment back from its spool file, checks it against
 // what the sequencer hashed, seals it, persists the new state and removes

@@ -158,10 +158,17 @@ func startServe(t *testing.T, args ...string) *server {
 // startServeIn starts serve with dataDir as its data directory.
 func startServeIn(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
+	return startServeEnv(t, dataDir, nil, args...)
+}
+
+// startServeEnv starts serve with dataDir as its data directory and env
+// added to its environment.
+func startServeEnv(t *testing.T, dataDir string, env []string, args ...string) *server {
+	t.Helper()
 	s := &server{t: t, logLines: make(chan map[string]any, 1024), exited: make(chan error, 1)}
 	s.cmd = exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, args...)...)
 	s.dataDir = dataDir
-	s.cmd.Env = append(os.Environ(), "AUDITGATE_DATA_DIR="+s.dataDir)
+	s.cmd.Env = append(append(os.Environ(), "AUDITGATE_DATA_DIR="+s.dataDir), env...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -142,7 +142,7 @@ func serve(cfg *config.Config, f serveFlags, log *zap.Logger) error {
 		closeTrail(context.Background())
 		return fmt.Errorf("start gateway: %w", err)
 	}
-	adm := gateway.NewAdmin(gateway.AdminOptions{Listen: cfg.Admin.Listen, Tokens: cfg.Admin.Tokens, Ready: trail.Down, Trail: trail}, g, reg, log)
+	adm := gateway.NewAdmin(gateway.AdminOptions{Listen: cfg.Admin.Listen, Tokens: cfg.Admin.Tokens, Ready: trail.Health, Trail: trail}, g, reg, log)
 	running := cfg.Trail
 
 	// Listen on both addresses before announcing anything, so a busy port
