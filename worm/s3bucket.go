@@ -91,7 +91,7 @@ func (r *BucketReport) check(ctx context.Context, client *minio.Client) error {
 	if !r.ObjectLock {
 		r.Problems = append(r.Problems, fmt.Sprintf("bucket %s does not have Object Lock enabled, so trail objects could be deleted or replaced: "+
 			"most servers enable Object Lock only when a bucket is created (AWS S3 can also enable it on a versioned bucket with put-object-lock-configuration); "+
-			"create a new bucket with Object Lock, for example by giving init-bucket a bucket name that does not exist yet", r.Bucket))
+			"create a new bucket with Object Lock, for example by giving auditgate bucket init a bucket name that does not exist yet", r.Bucket))
 	}
 	if r.Versioning != "Enabled" {
 		state := "never enabled"

@@ -408,3 +408,28 @@ func TestS3ScaleOut(t *testing.T) {
 		t.Errorf("stream sizes %v, want 12 and 22", sizes)
 	}
 }
+
+// TestBucketInitChecks: an existing bucket is checked, and one without
+// Object Lock is refused with what is wrong and what to do.
+func TestBucketInitChecks(t *testing.T) {
+	e := newS3Trail(t)
+	var out, errs bytes.Buffer
+	if code := runBucket([]string{"init", e.url(""), "--retention", "190d"}, &out, &errs); code != exitOK || strings.Contains(out.String(), "created") || !strings.Contains(out.String(), "ok: ready for a trail") {
+		t.Errorf("bucket init on the locked bucket: exit %d\n%s%s", code, out.String(), errs.String())
+	}
+	e.srv.MakeBucket(t, "plain")
+	out.Reset()
+	errs.Reset()
+	code := runBucket([]string{"init", e.srv.URL("plain", ""), "--format", "json"}, &out, &errs)
+	var rep struct {
+		OK       bool     `json:"ok"`
+		Problems []string `json:"problems"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("bucket init --format json: %v\n%s%s", err, out.String(), errs.String())
+	}
+	if code != exitFailure || rep.OK || len(rep.Problems) == 0 || !strings.Contains(strings.Join(rep.Problems, " "), "Object Lock") {
+		t.Errorf("bucket init on a bucket without Object Lock: exit %d, %+v", code, rep)
+	}
+	t.Logf("problems: %q", rep.Problems)
+}
