@@ -68,7 +68,13 @@ func openAppender(ctx context.Context, o AppenderOptions) (*Appender, error) {
 		return nil, err
 	}
 	if !hadState && len(files) == 0 {
-		if err := checkNewStream(ctx, o.Sealer, o.Stream); err != nil {
+		switch err := checkNewStream(ctx, o.Sealer, o.Stream); {
+		case errors.Is(err, ErrUnavailable):
+			// An unreachable store does not stop traffic: segments wait in
+			// the spool. Should the store hold this stream after all, its
+			// first seal fails with a conflict and says so.
+			o.Log.Warn("the store is unreachable: cannot check that this stream is new; starting anyway", zap.String("stream", o.Stream), zap.Error(err))
+		case err != nil:
 			return nil, err
 		}
 	}

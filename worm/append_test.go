@@ -811,3 +811,26 @@ func TestAppenderRecentAndLatestCheckpoint(t *testing.T) {
 	}
 	f.close(a)
 }
+
+// unreachableStore fails every call as an unreachable server does.
+type unreachableStore struct{ Store }
+
+func (unreachableStore) List(context.Context, string) ([]string, error) {
+	return nil, fmt.Errorf("list: %w: connection refused", ErrUnavailable)
+}
+
+// TestOpenAppenderStoreUnreachable: a new stream starts although the store
+// cannot be asked whether it holds the stream already.
+func TestOpenAppenderStoreUnreachable(t *testing.T) {
+	f := newAppendFixture(t)
+	o := f.options()
+	o.Sealer.Store = unreachableStore{f.store}
+	a := f.open(o)
+	if err := a.Append(testRecord("x")); err != nil {
+		t.Fatal(err)
+	}
+	f.close(a)
+	if k := kinds(f.verify()); k["inference"] != 1 {
+		t.Errorf("kinds %v", k)
+	}
+}
