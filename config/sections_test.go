@@ -281,3 +281,20 @@ func TestAgreesWithCapture(t *testing.T) {
 		t.Errorf("policy.DefaultMaxBody = %d, capture.DefaultMaxBody = %d", policy.DefaultMaxBody, capture.DefaultMaxBody)
 	}
 }
+
+// TestValidateTrailStore: an S3 store URL and a prefix are checked when
+// the file is, not when serve first writes.
+func TestValidateTrailStore(t *testing.T) {
+	t.Parallel()
+	c, err := Parse("t.yaml", []byte("routes:\n  - {name: r, upstream: 'http://x'}\ntrail:\n  store: 's3://trail/p?endpoint=h:9000&colour=red'\n  prefix: '../up'\n"))
+	if err == nil {
+		err = c.Validate()
+	}
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:4: trail.store:") || !strings.Contains(err.Error(), "colour") || !strings.Contains(err.Error(), "trail.prefix") {
+		t.Errorf("Validate: %v", err)
+	}
+	c = mustParse(t, "routes:\n  - {name: r, upstream: 'http://x'}\ntrail:\n  store: 's3://trail/p?endpoint=h:9000&secure=false'\n", nil)
+	if err := c.Validate(); err != nil {
+		t.Errorf("a good S3 store: %v", err)
+	}
+}

@@ -9,7 +9,8 @@ import (
 )
 
 // Trail says where and how the trail is written. It is read at start only:
-// a reload that changes it is refused, since a running stream cannot move.
+// a reload that changes it is logged and applies at the next start, since a
+// running stream cannot move.
 type Trail struct {
 	// Store is the store's URL: file:///abs/path, a directory, or
 	// s3://bucket/prefix?…. If empty, DataDir/trail.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/auditgate/auditgate/gateway"
+	"github.com/auditgate/auditgate/worm"
 )
 
 // checker checks the meaning of a Config's values. It works from the Config
@@ -86,6 +87,16 @@ func (c *Config) check(needRoutes bool) Problems {
 	}
 	if c.DataDir == "" {
 		k.report("data_dir", c.DataDir, "empty: give the directory for the spool, keys and local store")
+	}
+	if strings.HasPrefix(c.Trail.Store, "s3://") {
+		if _, err := worm.ParseS3URL(c.Trail.Store); err != nil {
+			k.report("trail.store", c.Trail.Store, "%v", err)
+		}
+	}
+	if c.Trail.Prefix != "" {
+		if err := worm.ValidatePrefix(c.Trail.Prefix); err != nil {
+			k.report("trail.prefix", c.Trail.Prefix, "%v", err)
+		}
 	}
 	k.identity()
 	k.policies()

@@ -21,8 +21,9 @@ type TrailReader interface {
 	LatestCheckpoint(ctx context.Context) ([]byte, error)
 }
 
-// maxRecentRecords caps the limit a client may ask of /api/v1/records.
-const maxRecentRecords = 1000
+// maxRecentRecords caps the limit a client may ask of /api/v1/records: the
+// trail keeps this many of its latest records.
+const maxRecentRecords = 256
 
 // recentRecords serves the latest records as JSON lines, oldest first:
 // {"index":N,"record":{…}} with the record exactly as written.

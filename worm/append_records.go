@@ -79,7 +79,7 @@ func sysEvent(name string, heartbeat time.Duration) *sysRecord {
 
 func sysGapLost(n uint64, first, last time.Time, cause string) *sysRecord {
 	f, l := first.UTC().Format(TimeLayout), last.UTC().Format(TimeLayout)
-	detail := "records refused while the trail could not take them (queue full or spool failing)"
+	detail := "records refused while the trail could not take them (queue full, spool failing, or spool full while the store lagged)"
 	if cause != "" {
 		detail += ": " + cause
 	}

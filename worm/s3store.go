@@ -225,6 +225,10 @@ func ParseS3URL(rawURL string) (S3Options, error) {
 
 // parseRetention reads "190d" or a Go duration of at least a day, which
 // keeps "6m" (six minutes, not months) from locking objects for minutes.
+// ParseRetention parses a retention as the store URL's retention=
+// parameter takes it: D days (190d) or a Go duration, at least a day.
+func ParseRetention(v string) (time.Duration, error) { return parseRetention(v) }
+
 func parseRetention(v string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(v, "d"); ok {
 		n, err := strconv.Atoi(days)

@@ -15,6 +15,9 @@ const (
 	// NoticeGapRecord: the gateway wrote a gap record (a crash, or records
 	// refused while the trail could not take them).
 	NoticeGapRecord = "gap_record"
+	// NoticeAlertRecord: the gateway wrote an alert about its trail (the
+	// store unreachable, or back).
+	NoticeAlertRecord = "alert_record"
 	// NoticeHeartbeatGap: no record at all for longer than twice the
 	// heartbeat, outside a clean stop; the gateway was stalled or its clock
 	// jumped.
@@ -52,6 +55,10 @@ func (s *silence) observe(index uint64, tm, kind string, line string) {
 		}
 		s.notices = append(s.notices, Finding{Stream: s.stream, Code: NoticeGapRecord,
 			Msg: fmt.Sprintf("record %d at %s: the gateway states that %s records may be missing (%s)", index, tm, lost, g.Get("reason").Str)})
+	case "alert":
+		a := gjson.Get(line, "alert")
+		s.notices = append(s.notices, Finding{Stream: s.stream, Code: NoticeAlertRecord,
+			Msg: fmt.Sprintf("record %d at %s: %s (%s): %s", index, tm, a.Get("name").Str, a.Get("severity").Str, a.Get("detail").Str)})
 	case "heartbeat":
 		if ms := gjson.Get(line, "heartbeat.every_ms").Int(); ms > 0 {
 			s.every = time.Duration(ms) * time.Millisecond

@@ -98,6 +98,8 @@ var trailMetrics = []struct {
 	{"auditgate_trail_size", "Records sequenced: the stream's tree size.", false, func(s worm.AppenderStats) float64 { return float64(s.Size) }},
 	{"auditgate_trail_sealed_size", "Tree size of the last sealed, signed checkpoint.", false, func(s worm.AppenderStats) float64 { return float64(s.Sealed) }},
 	{"auditgate_trail_pending_segments", "Segments cut but not yet in the store (store unreachable or slow).", false, func(s worm.AppenderStats) float64 { return float64(s.PendingSegments) }},
+	{"auditgate_trail_pending_bytes", "Record bytes of the segments waiting for the store; at trail.max_spool new requests meet on_trail_failure.", false, func(s worm.AppenderStats) float64 { return float64(s.PendingBytes) }},
+	{"auditgate_trail_alerts_total", "Alert records the trail wrote about itself (store unreachable, store recovered).", true, func(s worm.AppenderStats) float64 { return float64(s.Alerts) }},
 	{"auditgate_trail_fsyncs_total", "Group-commit fsyncs of the spool.", true, func(s worm.AppenderStats) float64 { return float64(s.Syncs) }},
 	{"auditgate_trail_seals_total", "Segments sealed into the store.", true, func(s worm.AppenderStats) float64 { return float64(s.Seals) }},
 	{"auditgate_trail_seal_errors_total", "Failed seal attempts (each is retried).", true, func(s worm.AppenderStats) float64 { return float64(s.SealErrors) }},

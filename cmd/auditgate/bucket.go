@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/auditgate/auditgate/worm"
@@ -24,7 +23,7 @@ func runBucket(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	fs := newFlagSet("bucket init", synopsis, stderr)
-	retention := fs.String("retention", "", "the Object Lock retention the trail's objects get, as `D` days (190d) or a duration; overrides the URL's retention= (default 6 months and a day)")
+	retention := fs.String("retention", "", "the Object Lock retention each trail object will get, as `D` days (190d) or a duration; overrides the URL's retention= (default 6 months and a day). auditgate sets it on every object it writes, never as a bucket default")
 	format := fs.String("format", "text", "output `format`: text or json")
 	pos, code, ok := parseInterspersed(fs, args[1:])
 	if !ok {
@@ -34,18 +33,16 @@ func runBucket(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	url := pos[0]
-	if *retention != "" {
-		sep := "?"
-		if strings.Contains(url, "?") {
-			sep = "&"
-		}
-		url += sep + "retention=" + *retention
-	}
-	o, err := worm.ParseS3URL(url)
+	o, err := worm.ParseS3URL(pos[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "auditgate bucket init: %v\n", err)
 		return exitUsage
+	}
+	if *retention != "" {
+		if o.Retention, err = worm.ParseRetention(*retention); err != nil {
+			fmt.Fprintf(stderr, "auditgate bucket init: --retention: %v\n", err)
+			return exitUsage
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -102,7 +99,7 @@ func runBucket(args []string, stdout, stderr io.Writer) int {
 
 func orNone(s string) string {
 	if s == "" {
-		return "never enabled"
+		return "not enabled"
 	}
 	return s
 }

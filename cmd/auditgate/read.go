@@ -24,7 +24,7 @@ type readFlags struct {
 
 func addReadFlags(fs *flag.FlagSet, trustHelp string) readFlags {
 	return readFlags{
-		store:  fs.String("store", "", "the trail's store `URL`: file:///path or a plain path (required)"),
+		store:  fs.String("store", "", "the trail's store `URL`: file:///path, a plain path, or s3://bucket/prefix?endpoint=… (required)"),
 		prefix: fs.String("prefix", "", "the trail's key `prefix` inside the store"),
 		trust:  fs.String("trust", "", trustHelp),
 		format: fs.String("format", "text", "output `format`: text or json"),

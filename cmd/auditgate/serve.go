@@ -33,7 +33,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.upstream, "upstream", "", "upstream base `URL`; alone, a complete zero-config start")
 	fs.StringVar(&f.listen, "listen", "", "proxy listen `address` (default 127.0.0.1:8080)")
 	fs.StringVar(&f.admin, "admin", "", "admin listen `address` for /healthz, /readyz, /metrics (default 127.0.0.1:9090)")
-	fs.StringVar(&f.store, "store", "", "the trail's store `URL`: file:///abs/path or a directory (default DATA_DIR/trail)")
+	fs.StringVar(&f.store, "store", "", "the trail's store `URL`: file:///abs/path, a directory, or s3://bucket/prefix?endpoint=… (default DATA_DIR/trail)")
 	fs.StringVar(&f.spool, "spool", "", "the trail's spool `directory` (default DATA_DIR/spool)")
 	fs.StringVar(&f.key, "key", "", "signing key `file` from auditgate keygen (default DATA_DIR/signing.key, generated on first start)")
 	if code, ok := parseFlags(fs, args); !ok {

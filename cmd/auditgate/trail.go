@@ -57,7 +57,7 @@ func keyName(host string) string {
 
 func runVerify(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("verify", "verify [--store] URL --trust FILE [--since-checkpoint FILE] [--stream S] [--from T] [--to T] [--prefix P] [--format text|json]", stderr)
-	store := fs.String("store", "", "the trail's store `URL`: file:///path or a plain path (may be given as the argument instead)")
+	store := fs.String("store", "", "the trail's store `URL`: file:///path, a plain path, or s3://bucket/prefix?endpoint=… (may be given as the argument instead)")
 	trustPath := fs.String("trust", "", "trust `file` pinning the verifier keys (required)")
 	since := fs.String("since-checkpoint", "", "a checkpoint `file` kept earlier: the trail must extend it")
 	stream := fs.String("stream", "", "check only this `stream` (default: every stream found)")
@@ -155,7 +155,10 @@ func writeVerifyText(w io.Writer, rep *worm.Report, store string) {
 		}
 		fmt.Fprintln(w)
 		if l := s.Lock; l.Objects > 0 {
-			fmt.Fprintf(w, "  object lock: %d object versions, %s, retained until %s at the earliest", l.Objects, l.Mode, l.MinRetain.UTC().Format(time.RFC3339))
+			fmt.Fprintf(w, "  object lock: %d object versions", l.Objects)
+			if l.Mode != "" {
+				fmt.Fprintf(w, ", %s, retained until %s at the earliest", l.Mode, l.MinRetain.UTC().Format(time.RFC3339))
+			}
 			if l.LegalHolds > 0 {
 				fmt.Fprintf(w, ", %d under legal hold", l.LegalHolds)
 			}
