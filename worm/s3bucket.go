@@ -94,11 +94,11 @@ func (r *BucketReport) check(ctx context.Context, client *minio.Client) error {
 			"create a new bucket with Object Lock, for example by giving auditgate bucket init a bucket name that does not exist yet", r.Bucket))
 	}
 	if r.Versioning != "Enabled" {
-		state := "never enabled"
+		state := "versioning was never enabled"
 		if r.Versioning != "" {
-			state = r.Versioning
+			state = "versioning is " + r.Versioning
 		}
-		r.Problems = append(r.Problems, fmt.Sprintf("bucket %s has versioning %s: Object Lock needs it, and the store reads each object back by version id; "+
+		r.Problems = append(r.Problems, fmt.Sprintf("bucket %s: %s: Object Lock needs it, and the store reads each object back by version id; "+
 			"enable versioning (aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled), "+
 			"or create a new bucket with Object Lock, which enables it", r.Bucket, state, r.Bucket))
 	}

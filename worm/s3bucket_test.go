@@ -48,7 +48,7 @@ func TestInitBucket(t *testing.T) {
 		if r.Created || r.ObjectLock || r.OK() || len(r.Problems) != 2 {
 			t.Fatalf("InitBucket of a bucket without Object Lock = %+v", r)
 		}
-		for i, want := range []string{"does not have Object Lock enabled", "versioning never enabled"} {
+		for i, want := range []string{"does not have Object Lock enabled", "versioning was never enabled"} {
 			if !strings.Contains(r.Problems[i], want) || !strings.Contains(r.Problems[i], "create a new bucket") {
 				t.Errorf("problem %d = %q, want it to say %q and what to do", i, r.Problems[i], want)
 			}
