@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build test vet demo bench fmt tidy clean
+.PHONY: all build test vet demo bench bench-compare bench-micro fmt tidy clean
 
 all: build
 
@@ -39,8 +39,21 @@ vet:
 demo: build
 	$(BIN)/auditgate demo
 
+# The end-to-end harness: mock upstream, the gateway as a child process,
+# open-loop load direct and through it at several rates (about a minute).
+bench: build
+	$(BIN)/auditgate bench --svg bench-latency.svg
+
+# The same with nginx beside it, as a plain reverse proxy in front of the
+# same mock (installed from Debian's packages when missing).
+bench-compare: build
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
+		{ echo "installing nginx"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light || \
+		  sudo sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light'); }
+	$(BIN)/auditgate bench --nginx auto --rates 500,1000,2000 --svg bench-latency.svg
+
 # Go micro-benchmarks of the hot paths, with allocations.
-bench:
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 fmt:

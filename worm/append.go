@@ -428,6 +428,7 @@ func (a *Appender) finish() error {
 type AppenderStats struct {
 	Stream          string
 	Appended        uint64 // records written to the spool, own records included
+	AppendedBytes   uint64 // their bytes, newlines included
 	Lost            uint64 // records refused since Open (queue full, spool failing)
 	Queued          int    // records waiting for the sequencer
 	QueuedBytes     int64
@@ -446,17 +447,18 @@ type AppenderStats struct {
 }
 
 type appendStats struct {
-	queued      atomic.Int64
-	appended    atomic.Uint64
-	size        atomic.Uint64
-	sealed      atomic.Uint64
-	syncs       atomic.Uint64
-	seals       atomic.Uint64
-	sealErrors  atomic.Uint64
-	spoolErrors atomic.Uint64
-	heartbeats  atomic.Uint64
-	gaps        atomic.Uint64
-	alerts      atomic.Uint64
+	queued        atomic.Int64
+	appended      atomic.Uint64
+	appendedBytes atomic.Uint64
+	size          atomic.Uint64
+	sealed        atomic.Uint64
+	syncs         atomic.Uint64
+	seals         atomic.Uint64
+	sealErrors    atomic.Uint64
+	spoolErrors   atomic.Uint64
+	heartbeats    atomic.Uint64
+	gaps          atomic.Uint64
+	alerts        atomic.Uint64
 }
 
 // Stats returns the appender's counters.
@@ -465,6 +467,7 @@ func (a *Appender) Stats() AppenderStats {
 	return AppenderStats{
 		Stream:          a.o.Stream,
 		Appended:        s.appended.Load(),
+		AppendedBytes:   s.appendedBytes.Load(),
 		Lost:            a.lost.total.Load(),
 		Queued:          len(a.in),
 		QueuedBytes:     a.budget.usedBytes(),

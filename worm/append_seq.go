@@ -276,6 +276,7 @@ func (s *sequencer) add(line []byte, leaf [32]byte, t time.Time) {
 	s.seg.bytes += int64(len(line)) + 1
 	s.lastRecord = now
 	s.a.stats.appended.Add(1)
+	s.a.stats.appendedBytes.Add(uint64(len(line)) + 1)
 }
 
 func maxTime(a, b time.Time) time.Time {

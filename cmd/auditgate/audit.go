@@ -92,6 +92,7 @@ var trailMetrics = []struct {
 	value      func(worm.AppenderStats) float64
 }{
 	{"auditgate_trail_records_total", "Records written to the spool, the trail's own (heartbeat, gap, event) included.", true, func(s worm.AppenderStats) float64 { return float64(s.Appended) }},
+	{"auditgate_trail_record_bytes_total", "Bytes of the records written to the spool, newlines included.", true, func(s worm.AppenderStats) float64 { return float64(s.AppendedBytes) }},
 	{"auditgate_trail_lost_records_total", "Records the trail refused (queue full, spool failing); gap records state them.", true, func(s worm.AppenderStats) float64 { return float64(s.Lost) }},
 	{"auditgate_trail_queued_records", "Records waiting for the sequencer.", false, func(s worm.AppenderStats) float64 { return float64(s.Queued) }},
 	{"auditgate_trail_queued_bytes", "Bytes of records waiting for the sequencer.", false, func(s worm.AppenderStats) float64 { return float64(s.QueuedBytes) }},
