@@ -3,6 +3,7 @@ module github.com/auditgate/auditgate
 go 1.26.0
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/andybalholm/brotli v1.3.0
 	github.com/anthropics/anthropic-sdk-go/v2 v2.15.0
 	github.com/golang-jwt/jwt/v5 v5.3.1

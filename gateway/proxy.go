@@ -271,7 +271,6 @@ func (g *Gateway) finish(rt *route, ex *Exchange) {
 	rm.bytesIn.Add(float64(ex.RequestBody.Size))
 	rm.bytesOut.Add(float64(ex.ResponseBody.Size))
 	g.m.inFlight.Dec()
-	defer g.active.Add(-1)
 	if ce := g.log.Check(zap.DebugLevel, "exchange"); ce != nil {
 		ce.Write(zap.Stringer("audit_id", ex.AuditID), zap.String("route", ex.Route),
 			zap.ByteString("method", ex.Method), zap.ByteString("uri", ex.URI),
@@ -279,7 +278,28 @@ func (g *Gateway) finish(rt *route, ex *Exchange) {
 			zap.Int64("request_bytes", ex.RequestBody.Size), zap.Int64("response_bytes", ex.ResponseBody.Size),
 			zap.Duration("duration", ex.End.Sub(ex.Start)))
 	}
-	if a := g.cur.Load().audit; a != nil {
+	a := g.cur.Load().audit
+	// finish runs inside fasthttp's writing of the response, before its
+	// last bytes are flushed to the client: the record is built on another
+	// goroutine, so that the client does not wait for it. Past a bound of
+	// records being built, it is built here, which slows the connection
+	// down instead of holding more exchanges.
+	select {
+	case g.recording <- struct{}{}:
+		go func() {
+			g.recordExchange(a, rt, ex)
+			<-g.recording
+		}()
+	default:
+		g.recordExchange(a, rt, ex)
+	}
+}
+
+// recordExchange builds and hands on the exchange's record, then releases
+// the exchange; the gateway's drain waits for it.
+func (g *Gateway) recordExchange(a *audit, rt *route, ex *Exchange) {
+	defer g.active.Add(-1)
+	if a != nil {
 		a.record(g, rt, ex)
 	}
 	g.record(ex)

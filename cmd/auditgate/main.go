@@ -40,6 +40,7 @@ func commands() []command {
 		{"search", "list the records of a trail that match filters", runSearch},
 		{"prove", "write a proof that one record is in the trail (prove ID --store URL)", runProve},
 		{"verify-proof", "check a record proof offline (verify-proof FILE --trust FILE)", runVerifyProof},
+		{"bench", "measure the gateway's added latency against direct (and nginx), open-loop, in one run", runBench},
 		{"mock-upstream", "serve a mock OpenAI/Anthropic/KServe-compatible model API", runMock},
 		{"version", "print the version", runVersion},
 	}

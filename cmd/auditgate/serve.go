@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -110,6 +111,21 @@ func (f serveFlags) load() (*config.Config, error) {
 }
 
 func serve(cfg *config.Config, f serveFlags, log *zap.Logger) error {
+	// AUDITGATE_CPUPROFILE=FILE writes a CPU profile of the whole run, for
+	// profiling under load (auditgate bench runs the gateway as a child).
+	if path := os.Getenv("AUDITGATE_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
