@@ -32,7 +32,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	saturation := fs.Duration("saturation", 3*time.Second, "closed-loop maximum-throughput run per target (0 skips it)")
 	target := fs.String("target", "", "measure against this upstream `URL` instead of the built-in mock")
 	cfgPath := fs.String("config", "", "run the gateway with this configuration `file` (default: full capture, redaction, local store, async trail)")
-	strict := fs.Bool("strict", true, "also measure a gateway whose policy is durability: strict")
+	strict := fs.Bool("strict", true, "also measure a gateway whose policy is durability: strict (not with --config: give a strict policy in the file to measure it)")
 	nginx := fs.String("nginx", "", "also measure nginx as a plain reverse proxy: its binary `path`, or auto to find it")
 	format := fs.String("format", "text", "output `format`: text or json")
 	svg := fs.String("svg", "", "also write a latency-percentile plot to this `file`")
