@@ -26,9 +26,10 @@ func NginxConfig(upstream, listen, prefix string) string {
 // Nginx is an nginx started as a plain reverse proxy in front of an
 // upstream, for comparison.
 type Nginx struct {
-	URL string
-	cmd *exec.Cmd
-	dir string
+	URL    string
+	cmd    *exec.Cmd
+	dir    string
+	exited chan error
 }
 
 // FindNginx returns the nginx binary: path if not empty, else the first
@@ -72,8 +73,8 @@ func StartNginx(binary, upstream, dir string) (*Nginx, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start nginx: %w", err)
 	}
-	n := &Nginx{URL: "http://" + listen, cmd: cmd, dir: prefix}
 	exited := make(chan error, 1)
+	n := &Nginx{URL: "http://" + listen, cmd: cmd, dir: prefix, exited: exited}
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -87,7 +88,7 @@ func StartNginx(binary, upstream, dir string) (*Nginx, error) {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			n.Close()
+			n.Close() // waits for it to exit, so out is complete
 			return nil, fmt.Errorf("nginx did not listen on %s within 10 s: %s", listen, out.String())
 		}
 	}
@@ -108,22 +109,17 @@ func (n *Nginx) PIDs() []int {
 	return pids
 }
 
-// Close stops nginx and its workers and removes its files.
+// Close stops nginx and its workers (gracefully, then by force after 2 s)
+// and removes its files. It must be called once.
 func (n *Nginx) Close() error {
-	if n.cmd.Process != nil {
-		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGQUIT)
-		done := make(chan struct{})
-		go func() {
-			for range 100 {
-				if syscall.Kill(n.cmd.Process.Pid, 0) != nil {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			close(done)
-		}()
-		<-done
-		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+	pgid := n.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGQUIT)
+	select {
+	case <-n.exited:
+	case <-time.After(2 * time.Second):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-n.exited
 	}
+	// On SIGQUIT the master waits for its workers before it exits.
 	return os.RemoveAll(n.dir)
 }

@@ -18,8 +18,9 @@ import (
 // Recorder receives every finished exchange.
 //
 // Record is called exactly once per request the gateway answered, after the
-// response was written to the client (or writing it failed), on the
-// connection's goroutine, concurrently with other calls. The exchange and
+// response was written to the client (or writing it failed), usually on a
+// goroutine of its own, concurrently with other calls and in no particular
+// order, even for one connection's requests. The exchange and
 // every slice in it are reused after Record returns: a recorder copies what
 // it keeps.
 type Recorder interface {

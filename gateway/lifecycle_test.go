@@ -457,3 +457,61 @@ func TestLifecycleReloadKeepsUpstreamPool(t *testing.T) {
 		t.Errorf("upstream B saw connections %v; want the pooled connection reused across the reload", p)
 	}
 }
+
+// slowRecorder takes its time over each record and notes whether Close
+// came before a record.
+type slowRecorder struct {
+	mu      sync.Mutex
+	records int
+	closed  bool
+	late    bool
+}
+
+func (r *slowRecorder) Record(*Exchange) {
+	time.Sleep(200 * time.Millisecond)
+	r.mu.Lock()
+	r.records++
+	r.late = r.late || r.closed
+	r.mu.Unlock()
+}
+
+func (r *slowRecorder) Close(context.Context) error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	return nil
+}
+
+// TestShutdownWaitsForRecords: records are built off the connection, so
+// Shutdown waits for them, not only for the connections, before it closes
+// the recorder.
+func TestShutdownWaitsForRecords(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer up.Close()
+	rec := &slowRecorder{}
+	g, err := New(oneRoute(up.URL), rec, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(ln)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/", nil)
+	req.Close = true
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err := g.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.records != 1 || rec.late || !rec.closed {
+		t.Errorf("records %d, a record after Close %v, closed %v", rec.records, rec.late, rec.closed)
+	}
+}

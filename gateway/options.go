@@ -52,7 +52,8 @@ type AuditOptions struct {
 }
 
 // Trail takes records, one JSON line each without its newline. Its methods
-// are called concurrently, on the connections' goroutines, and must not
+// are called concurrently, on the connections' and the record builders'
+// goroutines, and must not
 // keep line after they return. worm.Appender implements it.
 type Trail interface {
 	// Ready returns nil while the trail takes records, and the reason

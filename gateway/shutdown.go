@@ -68,6 +68,10 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.clientConns.closeAll()
 		g.upstreamConns.closeAll()
 		g.waitIdle(5 * time.Second)
+	} else {
+		// The connections are closed, but records are built off them:
+		// wait for those too, as long as recording one may take.
+		g.waitIdle(recordWait + 5*time.Second)
 	}
 	g.pool.closeIdle()
 	if c, ok := g.rec.(Closer); ok {

@@ -270,7 +270,16 @@ func (a *Appender) appendSync(line []byte) (chan error, error) {
 		return nil, ErrPushback
 	}
 	done := e.done
-	return done, a.enqueue(e)
+	select {
+	case a.in <- e:
+		a.stats.queued.Add(1)
+		return done, nil
+	default:
+		// Not counted as lost either.
+		a.budget.release(int64(len(e.line)))
+		freeEntry(e)
+		return nil, ErrPushback
+	}
 }
 
 // newEntry checks a record and the trail's state; bound says whether the
