@@ -98,15 +98,9 @@ var segmentDecoderPool = sync.Pool{New: func() any {
 // without its newline. It refuses no lines, and a line that is empty, holds
 // '\n' or '\r', or is longer than MaxLineBytes.
 func EncodeSegment(dst []byte, lines [][]byte) ([]byte, error) {
-	if len(lines) == 0 {
-		return nil, errors.New("encode segment: no lines")
-	}
-	n := 0
-	for i, line := range lines {
-		if err := segmentCheckLine(line); err != nil {
-			return nil, fmt.Errorf("encode segment: line %d: %w", i, err)
-		}
-		n += len(line) + 1
+	n, err := segmentCheckLines(lines)
+	if err != nil {
+		return nil, err
 	}
 	bp := segmentTextPool.Get().(*[]byte)
 	text := slices.Grow((*bp)[:0], n)
@@ -127,15 +121,9 @@ func EncodeSegment(dst []byte, lines [][]byte) ([]byte, error) {
 // encodeSegmentText is EncodeSegment for lines that lie, each followed by
 // '\n', one after the other in text.
 func encodeSegmentText(dst []byte, lines [][]byte, text []byte) ([]byte, error) {
-	if len(lines) == 0 {
-		return nil, errors.New("encode segment: no lines")
-	}
-	n := 0
-	for i, line := range lines {
-		if err := segmentCheckLine(line); err != nil {
-			return nil, fmt.Errorf("encode segment: line %d: %w", i, err)
-		}
-		n += len(line) + 1
+	n, err := segmentCheckLines(lines)
+	if err != nil {
+		return nil, err
 	}
 	if n != len(text) || text[len(text)-1] != '\n' {
 		return nil, errors.New("encode segment: the lines are not the text")
@@ -145,6 +133,22 @@ func encodeSegmentText(dst []byte, lines [][]byte, text []byte) ([]byte, error) 
 		enc = segmentEncoders()[1]
 	}
 	return enc.EncodeAll(text, dst), nil
+}
+
+// segmentCheckLines checks every line and returns the text's length, each
+// line followed by its newline.
+func segmentCheckLines(lines [][]byte) (int, error) {
+	if len(lines) == 0 {
+		return 0, errors.New("encode segment: no lines")
+	}
+	n := 0
+	for i, line := range lines {
+		if err := segmentCheckLine(line); err != nil {
+			return 0, fmt.Errorf("encode segment: line %d: %w", i, err)
+		}
+		n += len(line) + 1
+	}
+	return n, nil
 }
 
 func segmentCheckLine(line []byte) error {
