@@ -186,10 +186,7 @@ func TestAppendSyncIsOnDiskWhenItReturns(t *testing.T) {
 	f := newAppendFixture(t)
 	o := f.options()
 	var syncs atomic.Int64
-	o.OpenFile = func(name string) (SpoolFile, error) {
-		file, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		return &hookFile{File: file, onSync: func() { syncs.Add(1) }}, err
-	}
+	o.OpenFile = openHooked(hookFile{onSync: func() { syncs.Add(1) }})
 	o.CommitInterval = time.Hour // only AppendSync fsyncs
 	a := f.open(o)
 	defer f.close(a)
@@ -213,6 +210,17 @@ func TestAppendSyncIsOnDiskWhenItReturns(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if syncs.Load() != before {
 		t.Errorf("Append fsynced before its commit interval")
+	}
+}
+
+// openHooked opens spool files as the appender does, wrapped in a copy
+// of h.
+func openHooked(h hookFile) func(name string) (SpoolFile, error) {
+	return func(name string) (SpoolFile, error) {
+		file, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		hf := h
+		hf.File = file
+		return &hf, err
 	}
 }
 
@@ -328,10 +336,7 @@ func TestAppenderSpoolFailure(t *testing.T) {
 	f := newAppendFixture(t)
 	o := f.options()
 	var fail atomic.Bool
-	o.OpenFile = func(name string) (SpoolFile, error) {
-		file, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		return &hookFile{File: file, fail: &fail}, err
-	}
+	o.OpenFile = openHooked(hookFile{fail: &fail})
 	o.RetryInterval = 20 * time.Millisecond
 	a := f.open(o)
 	for range 3 {
@@ -389,10 +394,7 @@ func TestAppenderPushback(t *testing.T) {
 	o := f.options()
 	var block atomic.Bool
 	release := make(chan struct{})
-	o.OpenFile = func(name string) (SpoolFile, error) {
-		file, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		return &hookFile{File: file, block: &block, release: release}, err
-	}
+	o.OpenFile = openHooked(hookFile{block: &block, release: release})
 	o.QueueRecords = 8
 	a := f.open(o)
 	block.Store(true)
@@ -586,10 +588,7 @@ func TestAppenderGapSurvivesFailedRetries(t *testing.T) {
 	f := newAppendFixture(t)
 	o := f.options()
 	var fail atomic.Bool
-	o.OpenFile = func(name string) (SpoolFile, error) {
-		file, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		return &hookFile{File: file, fail: &fail}, err
-	}
+	o.OpenFile = openHooked(hookFile{fail: &fail})
 	o.RetryInterval = 5 * time.Millisecond
 	a := f.open(o)
 	fail.Store(true)
@@ -629,10 +628,7 @@ func TestAppenderCloseWhileFailing(t *testing.T) {
 	f := newAppendFixture(t)
 	o := f.options()
 	var fail atomic.Bool
-	o.OpenFile = func(name string) (SpoolFile, error) {
-		file, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		return &hookFile{File: file, fail: &fail}, err
-	}
+	o.OpenFile = openHooked(hookFile{fail: &fail})
 	a := f.open(o)
 	fail.Store(true)
 	for range 5 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -125,17 +124,7 @@ func crashUnderLoad(t *testing.T, durability string, n int) (seen map[string]boo
 		}
 		t.Fatalf("the trail does not verify after the crash: %v", rep.Findings)
 	}
-	err = (&worm.Reader{Store: store, Trust: trust}).Scan(context.Background(), worm.Filter{}, func(_ string, _ uint64, line []byte) error {
-		var m map[string]any
-		if err := json.Unmarshal(line, &m); err != nil {
-			return err
-		}
-		recs = append(recs, m)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs = trailRecords(t, filepath.Join(data, "trail"), filepath.Join(data, worm.TrustFile))
 	t.Logf("%d requests answered to clients, %d seen by the upstream before SIGKILL; the trail holds %d records", answered.Load(), len(seen), len(recs))
 	return seen, recs
 }
