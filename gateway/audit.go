@@ -3,11 +3,11 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/tidwall/gjson"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
@@ -48,7 +48,7 @@ func (a *audit) record(g *Gateway, rt *route, ex *Exchange) {
 		// forwarded, and offering this record would only count it lost.
 		return
 	}
-	d := a.decide(policyName, ex)
+	d := a.decide(policyName, ro, ex)
 	if d.Level == policy.LevelNone {
 		g.m.records.WithLabelValues(d.Level.String()).Inc()
 		return
@@ -100,7 +100,7 @@ func (a *audit) admit(rt *route, ex *Exchange, req *fasthttp.Request, rs **reque
 			return o, false
 		}
 	}
-	d := a.decide(rt.Policy, ex)
+	d := a.decide(rt.Policy, &rt.Capture, ex)
 	if d.Level == policy.LevelNone {
 		return OutcomeOK, true
 	}
@@ -140,6 +140,10 @@ func (a *audit) admit(rt *route, ex *Exchange, req *fasthttp.Request, rs **reque
 	return OutcomeOK, true
 }
 
+// discardMax bounds how much of a refused request body is read and
+// dropped before the connection closes.
+const discardMax = 1 << 20
+
 // readBody reads the rest of a streamed request body whole, up to the
 // capture limit (and the route's own limit), and sends it upstream from
 // memory instead.
@@ -148,7 +152,15 @@ func readBody(ex *Exchange, req *fasthttp.Request, rs **requestStream, capLimit 
 	if routeLimit > 0 && routeLimit < limit {
 		limit = routeLimit
 	}
-	switch err := ex.reqTee.readAll((*rs).src, limit); {
+	err := ex.reqTee.readAll((*rs).src, limit)
+	if errors.Is(err, errStrictTooLarge) {
+		// The client may still be sending. Closing the connection with its
+		// data unread would reset it, and the client would see a broken
+		// connection instead of the 413: read a bounded rest away first,
+		// as nginx does.
+		_, _ = io.CopyN(io.Discard, (*rs).src, discardMax)
+	}
+	switch {
 	case errors.Is(err, errStrictTooLarge) && limit == routeLimit:
 		return OutcomeRequestTooLarge, false
 	case errors.Is(err, errStrictTooLarge):
@@ -162,8 +174,10 @@ func readBody(ex *Exchange, req *fasthttp.Request, rs **requestStream, capLimit 
 }
 
 // decide finds the exchange's policy decision, reading the caller and the
-// requested model only when the policy's rules look at them.
-func (a *audit) decide(name string, ex *Exchange) *policy.Decision {
+// requested model only when the policy's rules look at them. A JWT's
+// subject counts only when its signature was verified: anyone can write a
+// token that names any subject.
+func (a *audit) decide(name string, ro *capture.RouteOptions, ex *Exchange) *policy.Decision {
 	if a.Policies == nil {
 		return policy.Default()
 	}
@@ -177,10 +191,13 @@ func (a *audit) decide(name string, ex *Exchange) *policy.Decision {
 	q := policy.Query{Route: ex.Route, Path: string(path), Method: string(ex.Method)}
 	if a.Policies.NeedsCaller(name) {
 		c, _ := a.Capturer.Identifier().Identify(&ex.Exchange)
-		q.KeyID, q.Subject = c.KeyID, c.Subject
+		q.KeyID = c.KeyID
+		if c.Verified {
+			q.Subject = c.Subject
+		}
 	}
 	if a.Policies.NeedsModel(name) {
-		q.Model = gjson.GetBytes(ex.RequestBody.Data, "model").String()
+		q.Model = a.Capturer.RequestedModel(&ex.Exchange, ro)
 	}
 	return a.Policies.Decide(name, q)
 }

@@ -326,9 +326,9 @@ func TestErrorsUpstreamBusy(t *testing.T) {
 	c := rawClient(t)
 
 	type result struct {
-		status int
-		body   string
-		err    error
+		status   int
+		body, id string
+		err      error
 	}
 	first := make(chan result, 1)
 	go func() {
@@ -339,7 +339,7 @@ func TestErrorsUpstreamBusy(t *testing.T) {
 		}
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		first <- result{resp.StatusCode, string(b), err}
+		first <- result{resp.StatusCode, string(b), resp.Header.Get("X-Audit-Id"), err}
 	}()
 	select {
 	case <-started:
@@ -358,7 +358,7 @@ func TestErrorsUpstreamBusy(t *testing.T) {
 	} else if n, err := strconv.Atoi(ra); err != nil || n < 1 {
 		t.Errorf("Retry-After %q is not a positive number of seconds", ra)
 	}
-	busy := gw.rec.wait(t, 1)[0]
+	busy := gw.rec.waitID(t, resp.Header.Get("X-Audit-Id"))
 	if busy.Outcome != OutcomeUpstreamBusy {
 		t.Errorf("outcome %v, want %v", busy.Outcome, OutcomeUpstreamBusy)
 	}
@@ -368,7 +368,7 @@ func TestErrorsUpstreamBusy(t *testing.T) {
 	if r.err != nil || r.status != 200 || r.body != "first" {
 		t.Errorf("first request: %+v", r)
 	}
-	if ex := gw.rec.wait(t, 1)[0]; ex.Outcome != OutcomeOK {
+	if ex := gw.rec.waitID(t, r.id); ex.Outcome != OutcomeOK {
 		t.Errorf("first request outcome %v", ex.Outcome)
 	}
 }

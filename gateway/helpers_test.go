@@ -85,6 +85,29 @@ func (r *testRecorder) wait(t testing.TB, n int) []recorded {
 	return append([]recorded(nil), out...)
 }
 
+// waitID returns the exchange with audit id id, failing the test if it is
+// not recorded within 10 s. Records are built off the connection, so
+// exchanges can reach the recorder in another order than their responses
+// reached the client; wait's tokens are left alone.
+func (r *testRecorder) waitID(t testing.TB, id string) recorded {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.mu.Lock()
+		for _, ex := range r.exs {
+			if ex.AuditID.String() == id {
+				r.mu.Unlock()
+				return ex
+			}
+		}
+		r.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("exchange %s was not recorded", id)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 type testGateway struct {
 	*Gateway
 	URL string

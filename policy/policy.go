@@ -26,9 +26,9 @@ type Match struct {
 	Paths []string
 	// Methods are HTTP methods, compared without regard to case.
 	Methods []string
-	// Callers are globs on the caller's key id or JWT subject, such as
-	// "k_3f9a*" or "svc-*"; "*" matches any identified caller, never an
-	// anonymous one.
+	// Callers are globs on the caller's key id or verified JWT subject,
+	// such as "k_3f9a*" or "svc-*"; "*" matches any identified caller,
+	// never an anonymous one.
 	Callers []string
 	// Models are globs on the requested model, such as "gpt-4o*"; they
 	// never match an exchange that names no model.
@@ -104,7 +104,8 @@ type Query struct {
 	Path   string // the request path; a query string is ignored
 	Method string
 	KeyID  string // the caller's key id, "" if none
-	// Subject is the caller's JWT subject, "" if none.
+	// Subject is the caller's JWT subject, "" if none. Callers pass it
+	// only for a token whose signature they verified.
 	Subject string
 	Model   string // the requested model, "" if unknown
 }
