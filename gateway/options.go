@@ -23,8 +23,9 @@ type Options struct {
 	// IdleTimeout bounds how long a client keep-alive connection may wait for
 	// its next request. If zero, 2 minutes.
 	IdleTimeout time.Duration
-	// ShutdownTimeout bounds the drain of in-flight requests on shutdown. If
-	// zero, 30 seconds.
+	// ShutdownTimeout is the budget of a stop, for the command that runs
+	// the gateway: the drain of in-flight requests (Shutdown's context) and
+	// then sealing the trail. If zero, 30 seconds.
 	ShutdownTimeout time.Duration
 	// MaxConcurrency caps requests served at once; past it clients get 503.
 	// If zero, 256 Ki (fasthttp's default).
@@ -195,7 +196,6 @@ const (
 	defaultListen                = "127.0.0.1:8080"
 	defaultReadTimeout           = 2 * time.Minute
 	defaultIdleTimeout           = 2 * time.Minute
-	defaultShutdownTimeout       = 30 * time.Second
 	defaultDialTimeout           = 10 * time.Second
 	defaultResponseHeaderTimeout = 10 * time.Minute
 	defaultUpstreamIdleTimeout   = 5 * time.Minute

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/auditgate/auditgate/worm"
 )
 
 // binary is the auditgate command built once for these tests, so that they
@@ -358,6 +360,75 @@ func TestServeDrainsStreamOnSIGTERM(t *testing.T) {
 	}
 	if err := s.wait(); err != nil {
 		t.Fatalf("exit: %v", err)
+	}
+}
+
+// TestServeShutdownBudget: a stream that does not end within
+// shutdown_timeout is cut off at the drain's deadline, recorded, and the
+// trail sealed, all within the one budget; a second signal does not wait
+// for the drain at all.
+func TestServeShutdownBudget(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(60 * time.Second):
+		}
+	}))
+	defer up.Close()
+	for _, c := range []struct {
+		name    string
+		signals int
+		budget  time.Duration
+	}{{"deadline", 1, 3 * time.Second}, {"second signal", 2, 30 * time.Second}} {
+		t.Run(c.name, func(t *testing.T) {
+			data := t.TempDir()
+			conf := filepath.Join(data, "auditgate.yaml")
+			writeFile(t, conf, fmt.Sprintf("shutdown_timeout: %s\nroutes:\n  - name: s\n    upstream: %s\n", c.budget, up.URL))
+			s := startServeIn(t, data, "--config", conf)
+			resp, err := http.Get(s.proxy + "/v1/stream")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			id := resp.Header.Get("X-Audit-Id")
+			if line, _ := bufio.NewReader(resp.Body).ReadString('\n'); line != "data: first\n" {
+				t.Fatalf("first line %q", line)
+			}
+			start := time.Now()
+			s.signal(syscall.SIGTERM)
+			s.waitLog("shutting down: draining in-flight requests")
+			if c.signals == 2 {
+				s.signal(syscall.SIGTERM)
+				s.waitLog("second signal: not waiting for in-flight requests")
+			}
+			err = s.wait()
+			took := time.Since(start)
+			// Cut-off requests make the stop unclean: exit 1, said in the log.
+			if err == nil || !strings.Contains(s.logText(), "drain deadline passed: cutting off requests still running") {
+				t.Errorf("exit %v; want a failed exit and the cut-off in the log", err)
+			}
+			// The upstream would have streamed for a minute; the stop took
+			// the budget (or less) plus the few seconds cut-off requests
+			// are given to end.
+			if took > c.budget+10*time.Second {
+				t.Errorf("stop took %v with a %v budget", took, c.budget)
+			}
+			var found bool
+			for _, r := range trailRecords(t, filepath.Join(data, "trail"), filepath.Join(data, worm.TrustFile)) {
+				if r["id"] == id && r["kind"] == "inference" {
+					found = true
+					if e, _ := r["error"].(map[string]any); e == nil || (e["kind"] != "client_gone" && e["kind"] != "upstream_broken") {
+						t.Errorf("record of the cut-off stream: error %v", r["error"])
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no sealed record of the cut-off stream %s", id)
+			}
+		})
 	}
 }
 

@@ -205,11 +205,16 @@ loop:
 		}
 	}
 
+	// One budget covers the whole stop: the drain of in-flight requests,
+	// then sealing what the trail holds. The drain may use all of it but a
+	// reserve kept for sealing, which also gets whatever the drain left.
 	timeout := cfg.Gateway.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-sealReserve(timeout)))
 	defer cancel()
 	go func() {
 		// A second signal stops waiting for the drain.
@@ -220,16 +225,26 @@ loop:
 		case <-ctx.Done():
 		}
 	}()
-	start := time.Now()
 	err = errors.Join(serveErr, g.Shutdown(ctx), adm.Shutdown(ctx))
 	log.Info("drained", zap.Duration("drained_in", time.Since(start)))
-	// The trail seals what is pending with a budget of its own, so that a
-	// long drain does not leave it none.
-	sctx, scancel := context.WithTimeout(context.Background(), timeout)
+	// Requests cut off at the drain's deadline take a few seconds more to
+	// end; sealing then still has its reserve, at least.
+	sctx, scancel := context.WithDeadline(context.Background(), later(deadline, time.Now().Add(sealReserve(timeout))))
 	defer scancel()
 	err = errors.Join(err, closeTrail(sctx))
 	log.Info("auditgate stopped", zap.Duration("took", time.Since(start)))
 	return err
+}
+
+// sealReserve is the part of the shutdown budget kept for sealing the
+// trail: a third of it, at most 10 s.
+func sealReserve(budget time.Duration) time.Duration { return min(budget/3, 10*time.Second) }
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // reload applies the configuration file again. It is all or nothing: any
