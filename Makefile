@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build test vet demo bench bench-compare bench-micro fmt tidy clean
+.PHONY: all build test vet packages nginx demo bench bench-compare bench-micro fmt tidy clean
 
 all: build
 
@@ -26,8 +26,23 @@ VERSITYGW_VERSION := v1.8.0
 $(BIN)/versitygw:
 	GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
+# Debian packages some tests and the bench drive as their users would:
+# the AWS CLI (an auditor's ordinary S3 client) and nginx (the plain reverse
+# proxy the bench compares with). Installed when missing, as root or with
+# sudo.
+APT_INSTALL := sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$$@"' apt
+SUDO        := $(shell test "$$(id -u)" = 0 || echo sudo)
+
+packages:
+	@command -v aws >/dev/null 2>&1 || { echo "installing the AWS CLI (Debian awscli)"; $(SUDO) $(APT_INSTALL) awscli; }
+	@$(MAKE) --no-print-directory nginx
+
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
+		{ echo "installing nginx (Debian nginx-light)"; $(SUDO) $(APT_INSTALL) nginx-light; }
+
 # The README's test command: vet, then every test with the race detector.
-test: vet $(BIN)/versitygw
+test: vet $(BIN)/versitygw packages
 	$(GO) test -race -count=1 ./...
 
 vet:
@@ -46,10 +61,7 @@ bench: build
 
 # The same with nginx beside it, as a plain reverse proxy in front of the
 # same mock (installed from Debian's packages when missing).
-bench-compare: build
-	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
-		{ echo "installing nginx"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light || \
-		  sudo sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light'); }
+bench-compare: build nginx
 	$(BIN)/auditgate bench --nginx auto --rates 500,1000,2000 --svg bench-latency.svg
 
 # Go micro-benchmarks of the hot paths, with allocations.
