@@ -159,7 +159,7 @@ func serve(cfg *config.Config, f serveFlags, log *zap.Logger) error {
 		return fmt.Errorf("start gateway: %w", err)
 	}
 	adm := gateway.NewAdmin(gateway.AdminOptions{Listen: cfg.Admin.Listen, Tokens: cfg.Admin.Tokens, Ready: trail.Health, Trail: trail}, g, reg, log)
-	running := cfg.Trail
+	running := cfg
 
 	// Listen on both addresses before announcing anything, so a busy port
 	// fails the start instead of a half-running gateway.
@@ -249,7 +249,7 @@ func later(a, b time.Time) time.Time {
 
 // reload applies the configuration file again. It is all or nothing: any
 // problem keeps the running configuration, and every problem is logged.
-func reload(g *gateway.Gateway, adm *gateway.Admin, f serveFlags, trail gateway.Trail, running config.Trail, log *zap.Logger) bool {
+func reload(g *gateway.Gateway, adm *gateway.Admin, f serveFlags, trail gateway.Trail, running *config.Config, log *zap.Logger) bool {
 	if f.config == "" {
 		log.Warn("SIGHUP ignored: started without --config, nothing to reload")
 		return true
@@ -258,8 +258,12 @@ func reload(g *gateway.Gateway, adm *gateway.Admin, f serveFlags, trail gateway.
 	if err == nil {
 		err = withAudit(cfg, trail)
 	}
-	if err == nil && !reflect.DeepEqual(cfg.Trail, running) {
+	if err == nil && !reflect.DeepEqual(cfg.Trail, running.Trail) {
 		log.Warn("the trail section changed; trail settings are read at start only, so they apply at the next restart")
+	}
+	if err == nil && cfg.Admin.Listen != running.Admin.Listen {
+		log.Warn("admin listen address changes take effect on restart",
+			zap.String("running", running.Admin.Listen), zap.String("configured", cfg.Admin.Listen))
 	}
 	if err == nil {
 		err = g.Reload(cfg.Gateway)
