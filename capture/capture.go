@@ -71,6 +71,7 @@ type scratch struct {
 	req, resp, stream             []byte
 	input, output, rationale      []byte
 	attrs, path, output2, headers []byte
+	closed                        []byte // a cut JSON body made whole
 	reds                          []Redaction
 	flags                         []string
 }
@@ -164,8 +165,8 @@ func (c *Capturer) build(ex *Exchange, ro *RouteOptions, s *Settings, sc *scratc
 	// read from all that was captured; the policy's cap applies to what
 	// the record holds. Decoding is bounded too, against compression bombs.
 	decodeMax := max(maxBody, DefaultMaxBody)
-	req := sc.body(&sc.req, &ex.RequestBody, ex.RequestHeaders.Get("Content-Encoding"), decodeMax, true)
-	resp := sc.body(&sc.resp, &ex.ResponseBody, ex.ResponseHeaders.Get("Content-Encoding"), decodeMax, false)
+	req, reqCut := sc.body(&sc.req, &ex.RequestBody, ex.RequestHeaders.Get("Content-Encoding"), decodeMax, true)
+	resp, respCut := sc.body(&sc.resp, &ex.ResponseBody, ex.ResponseHeaders.Get("Content-Encoding"), decodeMax, false)
 	if bytes.HasPrefix(ex.ResponseHeaders.Get("Content-Type"), []byte("text/event-stream")) {
 		resp = sc.reassemble(profile, path, resp)
 	}
@@ -223,11 +224,11 @@ func (c *Capturer) build(ex *Exchange, ro *RouteOptions, s *Settings, sc *scratc
 	rec.Caller = caller
 	rec.Attributes = sc.attributes(r, req, resp, &ro.Extract)
 	if s.Input {
-		rec.Input = sc.value(r, &sc.input, f.input, "input", FlagRequestNotJSON, FlagRequestTruncated, maxBody)
+		rec.Input = sc.value(r, &sc.input, f.input, "input", FlagRequestNotJSON, FlagRequestTruncated, maxBody, reqCut)
 	}
 	if s.Output {
-		rec.Output = sc.value(r, &sc.output2, f.output, "output", FlagResponseNotJSON, FlagResponseTruncated, maxBody)
-		rec.Rationale = sc.value(r, &sc.rationale, f.rationale, "rationale", "", FlagResponseTruncated, maxBody)
+		rec.Output = sc.value(r, &sc.output2, f.output, "output", FlagResponseNotJSON, FlagResponseTruncated, maxBody, respCut)
+		rec.Rationale = sc.value(r, &sc.rationale, f.rationale, "rationale", "", FlagResponseTruncated, maxBody, respCut)
 	}
 	for _, fl := range sc.flags {
 		switch fl {
@@ -242,26 +243,35 @@ func (c *Capturer) build(ex *Exchange, ro *RouteOptions, s *Settings, sc *scratc
 }
 
 // body returns the bytes the record is read from: the captured body,
-// decoded if it was content-encoded (at most max bytes).
-func (sc *scratch) body(buf *[]byte, b *Body, encoding []byte, max int, isReq bool) []byte {
+// decoded if it was content-encoded (at most max bytes), and whether they
+// may be only its beginning: the capture cap or the wire cut it, or
+// decoding stopped early.
+func (sc *scratch) body(buf *[]byte, b *Body, encoding []byte, max int, isReq bool) (data []byte, prefix bool) {
 	truncated, incomplete := FlagResponseTruncated, FlagResponseIncomplete
 	if isReq {
 		truncated, incomplete = FlagRequestTruncated, FlagRequestIncomplete
 	}
 	if b.Truncated {
 		sc.flags = append(sc.flags, truncated)
+		prefix = true
 	}
 	if !b.Complete && b.Size > 0 {
 		sc.flags = append(sc.flags, incomplete)
+		prefix = true
 	}
-	data := b.Data
+	data = b.Data
 	if len(encoding) > 0 && !asciiEqualFoldString(encoding, "identity") {
 		var fl []string
 		*buf, fl = Decode((*buf)[:0], data, encoding, max)
 		sc.flags = append(sc.flags, fl...)
-		return *buf
+		for _, f := range fl {
+			if f == FlagDecodeLimit || f == FlagDecodeError {
+				prefix = true
+			}
+		}
+		return *buf, prefix
 	}
-	return data
+	return data, prefix
 }
 
 // reassemble turns a streamed answer into the non-streamed one.
@@ -295,9 +305,13 @@ func (sc *scratch) reassemble(p Profile, path, body []byte) []byte {
 
 // value returns a body part as the JSON value the record holds: redacted
 // JSON as is, text as a JSON string, binary as {"base64": ...}. A part
-// longer than max is cut to max bytes (and so recorded as text), flagged
-// cut; notJSON flags a part that was not JSON to begin with.
-func (sc *scratch) value(r *Redactor, buf *[]byte, v []byte, root, notJSON, cut string, max int) []byte {
+// longer than max is cut to max bytes, flagged cut; notJSON flags a part
+// that was not JSON to begin with. A part that may be only the beginning
+// of what was sent (prefix, or cut here) is made whole if it is a JSON
+// object or array (closeJSONPrefix), so that redaction paths still apply;
+// as text it loses its last cutHold bytes, where a value split by the cut
+// would pass the detectors unseen.
+func (sc *scratch) value(r *Redactor, buf *[]byte, v []byte, root, notJSON, cut string, max int, prefix bool) []byte {
 	v = bytes.TrimSpace(v)
 	if len(v) == 0 {
 		return nil
@@ -308,30 +322,55 @@ func (sc *scratch) value(r *Redactor, buf *[]byte, v []byte, root, notJSON, cut 
 			sc.flags = append(sc.flags, cut)
 		}
 		notJSON = ""
+		prefix = true
 	}
-	if gjson.ValidBytes(v) {
+	valid := gjson.ValidBytes(v)
+	closed := false
+	if !valid && prefix && (v[0] == '{' || v[0] == '[') {
+		var ok bool
+		sc.closed, ok = closeJSONPrefix(sc.closed[:0], v)
+		if ok && gjson.ValidBytes(sc.closed) {
+			v, valid, closed = sc.closed, true, true
+		}
+	}
+	if valid {
 		if !utf8.Valid(v) {
 			// Valid JSON may still carry invalid UTF-8 inside its strings;
 			// a record line is always UTF-8. JSON's own syntax is ASCII,
 			// so replacing the bad bytes keeps the structure.
 			v = bytes.ToValidUTF8(v, []byte("\uFFFD"))
+			closed = false
 			if !slices.Contains(sc.flags, FlagInvalidUTF8) {
 				sc.flags = append(sc.flags, FlagInvalidUTF8)
 			}
 		}
 		if r == nil {
+			if closed {
+				// sc.closed is reused by the next part.
+				*buf = append((*buf)[:0], v...)
+				return *buf
+			}
 			return v
 		}
-		*buf, sc.reds = r.Redact((*buf)[:0], v, root, sc.reds)
-		return *buf
+		var ok bool
+		*buf, sc.reds, ok = r.redact((*buf)[:0], v, root, sc.reds)
+		if ok {
+			return *buf
+		}
+		// JSON nested deeper than the redactor walks is recorded as
+		// text, so that the detectors still see it.
+		notJSON = ""
 	}
 	if notJSON != "" {
 		sc.flags = append(sc.flags, notJSON)
 	}
-	if utf8.Valid(v) {
-		text := v
+	text := v
+	if prefix {
+		text = cutText(v)
+	}
+	if utf8.Valid(text) {
 		if r != nil {
-			sc.path, sc.reds = r.RedactString(sc.path[:0], v, root, sc.reds)
+			sc.path, sc.reds = r.RedactString(sc.path[:0], text, root, sc.reds)
 			text = sc.path
 		}
 		*buf = appendBytesString((*buf)[:0], text)
@@ -400,7 +439,11 @@ func (sc *scratch) attributes(r *Redactor, req, resp []byte, x *Extract) []byte 
 		return nil
 	}
 	if r != nil {
-		sc.headers, sc.reds = r.Redact(sc.headers[:0], b, "attributes", sc.reds)
+		var ok bool
+		sc.headers, sc.reds, ok = r.redact(sc.headers[:0], b, "attributes", sc.reds)
+		if !ok {
+			return nil // nested deeper than redaction walks
+		}
 		return sc.headers
 	}
 	return b

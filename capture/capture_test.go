@@ -30,6 +30,9 @@ type exchangeCase struct {
 	resp        string
 	route       RouteOptions
 	settings    *Settings // nil: full capture with every detector
+	// reqCap and respCap are how many bytes of each body were captured,
+	// as the gateway's capture cap keeps a body's beginning; 0: all.
+	reqCap, respCap int
 }
 
 func (c exchangeCase) exchange() *Exchange {
@@ -54,12 +57,51 @@ func (c exchangeCase) exchange() *Exchange {
 	for _, h := range c.respHeaders {
 		ex.ResponseHeaders.Fields = append(ex.ResponseHeaders.Fields, Header{[]byte(h[0]), []byte(h[1])})
 	}
-	body := func(s string) Body {
-		return Body{Data: []byte(s), Size: int64(len(s)), SHA256: sha256.Sum256([]byte(s)), Complete: true}
+	body := func(s string, n int) Body {
+		b := Body{Data: []byte(s), Size: int64(len(s)), SHA256: sha256.Sum256([]byte(s)), Complete: true}
+		if n > 0 && n < len(s) {
+			b.Data, b.Truncated = b.Data[:n], true
+		}
+		return b
 	}
-	ex.RequestBody, ex.ResponseBody = body(c.req), body(c.resp)
+	ex.RequestBody, ex.ResponseBody = body(c.req, c.reqCap), body(c.resp, c.respCap)
 	return ex
 }
+
+// settingsWith is full capture with every detector, the paths, and a
+// body cap of max bytes (0: the default).
+func settingsWith(max int, paths ...string) *Settings {
+	r, err := NewRedactor(RedactorOptions{Secret: testSecret, Paths: paths})
+	if err != nil {
+		panic(err)
+	}
+	return &Settings{Input: true, Output: true, MaxBody: max, Redactor: r}
+}
+
+func readFixture(name string) string {
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// A loan application whose applicant's name only a configured path finds,
+// followed by notes long enough to be cut.
+var (
+	applicationJSON = `{"applicant":{"name":"Jane Roe","id":"a-1742","group":"B"},"notes":"` +
+		strings.Repeat("Income verified against payslips. ", 40) + `"}`
+	applicationAnswer = `{"result":{"approved":false,"reasons":["debt-to-income 0.61"]},"applicant":{"name":"Jane Roe","id":"a-1742"},"notes":"` +
+		strings.Repeat("Reviewed by the scoring model. ", 20) + `"}`
+)
+
+// cardCutReq holds a card number that a cap of cardCutMax bytes splits,
+// leaving "4111 1111 111" before the cut.
+var (
+	cardCutReq = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"` + strings.Repeat("Please review my application. ", 8) +
+		`Card 4111 1111 1111 1111, expiry 09/29."}]}`
+	cardCutMax = strings.Index(cardCutReq, "4111 1111 111") + len("4111 1111 111")
+)
 
 var jsonCT = [2]string{"Content-Type", "application/json"}
 var sseCT = [2]string{"Content-Type", "text/event-stream"}
@@ -201,6 +243,40 @@ var cases = []exchangeCase{
 		settings:   &Settings{},
 	},
 	{
+		name: "openai_responses_stream", method: "POST", uri: "/v1/responses",
+		reqHeaders:  [][2]string{bearer, jsonCT},
+		req:         `{"model":"gpt-4.1","stream":true,"instructions":"You are a concise travel assistant.","input":"Weather in Paris? Reply to jane.doe@example.com.","tools":[{"type":"function","name":"get_weather","parameters":{"type":"object","properties":{"location":{"type":"string"}},"required":["location"],"additionalProperties":false},"strict":true}]}`,
+		respHeaders: [][2]string{sseCT},
+		resp:        readFixture("streams/openai_responses.sse"),
+	},
+	{
+		name: "openai_completion_stream", method: "POST", uri: "/v1/completions",
+		req:         `{"model":"gpt-3.5-turbo-instruct","prompt":"Write a poem for 555-123-4567.","max_tokens":10,"stream":true,"stream_options":{"include_usage":true}}`,
+		respHeaders: [][2]string{sseCT},
+		resp:        readFixture("streams/openai_completion.sse"),
+	},
+	{
+		// The cap cuts the notes: the input is still JSON, so the path
+		// finds the name.
+		name: "redact_path_over_max", method: "POST", uri: "/score",
+		req:      applicationJSON,
+		resp:     `{"result":{"approved":false}}`,
+		settings: settingsWith(1024, "applicant.name"),
+	},
+	{
+		// The gateway captured only the beginning of both bodies.
+		name: "redact_path_captured_prefix", method: "POST", uri: "/score",
+		req: applicationJSON, reqCap: 400,
+		resp: applicationAnswer, respCap: strings.Index(applicationAnswer, `"id":"a-1742"`) + 5,
+		settings: settingsWith(0, "applicant.name"),
+	},
+	{
+		name: "card_straddles_cut", method: "POST", uri: "/v1/chat/completions",
+		req:      cardCutReq,
+		resp:     `{"id":"c","object":"chat.completion","created":1,"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":80,"completion_tokens":0,"total_tokens":80}}`,
+		settings: settingsWith(cardCutMax),
+	},
+	{
 		name: "request_level_capped", method: "POST", uri: "/v1/chat/completions",
 		req:      `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"` + strings.Repeat("long ", 40) + `"}]}`,
 		resp:     `{"id":"c","object":"chat.completion","created":1,"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":8,"completion_tokens":1,"total_tokens":9}}`,
@@ -319,26 +395,66 @@ func TestStreamedEqualsPlain(t *testing.T) {
 }
 
 // TestRedactionAcrossSSEChunks: a value split over two streamed events is
-// redacted in the reassembled output.
+// redacted in the reassembled output, whichever detector finds it.
 func TestRedactionAcrossSSEChunks(t *testing.T) {
+	const pemKey = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB\n" +
+		"aFDrBz9vFqU4yTz7wq0qXEuh4nbVrhQvn2kY+0Y1nXr0QnQ==\n-----END RSA PRIVATE KEY-----"
 	c := newTestCapturer(t)
-	tc := exchangeCase{method: "POST", uri: "/v1/chat/completions", req: `{"model":"m","stream":true}`,
-		respHeaders: [][2]string{sseCT},
-		resp: "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Write to jane.do\"},\"finish_reason\":null}]}\n\n" +
-			"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"e@example.com or call +1 415 555 \"},\"finish_reason\":null}]}\n\n" +
-			"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"0132. Card 5555 5555 \"},\"finish_reason\":null}]}\n\n" +
-			"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"5555 4444.\"},\"finish_reason\":\"stop\"}]}\n\n" +
-			"data: [DONE]\n\n"}
-	line := c.AppendRecord(nil, tc.exchange(), nil, fullSettings(t))
-	for _, leaked := range []string{"jane.doe@example.com", "555 0132", "5555 5555 5555 4444"} {
-		if bytes.Contains(line, []byte(leaked)) {
-			t.Errorf("%q split across events survived redaction:\n%s", leaked, line)
-		}
-	}
-	for _, typ := range []string{`"type":"email"`, `"type":"phone"`, `"type":"card"`} {
-		if !bytes.Contains(line, []byte(typ)) {
-			t.Errorf("no %s redaction listed:\n%s", typ, line)
-		}
+	for _, tt := range []struct {
+		typ, value string
+		split      int      // the value's bytes in the first event
+		visible    []string // pieces of the value no record may show either
+	}{
+		{DetectEmail, "jane.doe@example.com", 7, nil},
+		{DetectPhone, "+1 415 555 0132", 11, []string{"555 0132"}},
+		{DetectCard, "5555 5555 5555 4444", 10, []string{"5555 4444"}},
+		{DetectSSN, "123-45-6789", 6, []string{"45-6789"}},
+		{DetectIBAN, "DE89 3704 0044 0532 0130 00", 12, []string{"0532 0130"}},
+		{DetectIP, "203.0.113.195", 6, []string{"113.195"}},
+		{DetectSecret, "AKIAIOSFODNN7EXAMPLE", 8, []string{"ODNN7EXAMPLE"}},
+		{DetectSecret, pemKey, 60, []string{"MIIEowIBAAKCAQEA", "aFDrBz9vFqU4"}},
+	} {
+		t.Run(tt.typ+"/"+tt.value[:min(len(tt.value), 12)], func(t *testing.T) {
+			chunk := func(content, finish string) string {
+				var b []byte
+				b = append(b, `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":`...)
+				b = appendString(b, content)
+				b = append(b, `},"finish_reason":`...)
+				b = append(b, finish...)
+				return string(append(b, "}]}\n\n"...))
+			}
+			tc := exchangeCase{method: "POST", uri: "/v1/chat/completions", req: `{"model":"m","stream":true}`,
+				respHeaders: [][2]string{sseCT},
+				resp: chunk("Found this: "+tt.value[:tt.split], "null") +
+					chunk(tt.value[tt.split:]+" in the file.", `"stop"`) +
+					"data: [DONE]\n\n"}
+			line := c.AppendRecord(nil, tc.exchange(), nil, fullSettings(t))
+			if !json.Valid(line) {
+				t.Fatalf("record is not valid JSON:\n%s", line)
+			}
+			var rec struct {
+				Output []struct {
+					Message struct{ Content string }
+				}
+				Redactions []Redaction
+			}
+			if err := json.Unmarshal(line, &rec); err != nil || len(rec.Output) != 1 {
+				t.Fatalf("output not reassembled (%v):\n%s", err, line)
+			}
+			got := rec.Output[0].Message.Content
+			if !strings.HasPrefix(got, "Found this: [REDACTED:"+tt.typ+":") || !strings.HasSuffix(got, "] in the file.") {
+				t.Errorf("content %q, want the whole value replaced by a %s tag", got, tt.typ)
+			}
+			for _, leak := range append([]string{tt.value, tt.value[:tt.split], tt.value[tt.split:]}, tt.visible...) {
+				if strings.Contains(got, leak) {
+					t.Errorf("%q survived redaction: %q", leak, got)
+				}
+			}
+			want := Redaction{Where: "output[0].message.content", Type: tt.typ}
+			if len(rec.Redactions) != 1 || rec.Redactions[0] != want {
+				t.Errorf("redactions %+v, want [%+v]", rec.Redactions, want)
+			}
+		})
 	}
 }
 
@@ -354,6 +470,7 @@ func BenchmarkCaptureChat2KB(b *testing.B) {
 	for b.Loop() {
 		buf = c.AppendRecord(buf[:0], ex, nil, s)
 	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
 func BenchmarkCaptureStream20Chunks(b *testing.B) {
@@ -372,6 +489,7 @@ func BenchmarkCaptureStream20Chunks(b *testing.B) {
 	for b.Loop() {
 		buf = c.AppendRecord(buf[:0], ex, nil, s)
 	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
 // TestUnrecognizedAnswersKept: an answer the profile does not recognize (an
@@ -408,5 +526,26 @@ func TestInvalidUTF8InsideJSON(t *testing.T) {
 	}
 	if !bytes.Contains(line, []byte(`"invalid_utf8"`)) {
 		t.Errorf("no invalid_utf8 flag:\n%s", line)
+	}
+}
+
+// TestDeepJSONRedacted: JSON nested deeper than the redactor walks is
+// still redacted, as text, rather than recorded in clear.
+func TestDeepJSONRedacted(t *testing.T) {
+	deep := strings.Repeat("[", redactMaxDepth+1) + strings.Repeat("]", redactMaxDepth+1)
+	tc := exchangeCase{method: "POST", uri: "/score",
+		req:   `{"q":"card 4111 1111 1111 1111","group":{"x":` + deep + `},"deep":` + deep + `}`,
+		resp:  `{"ok":true}`,
+		route: RouteOptions{Extract: Extract{Attributes: map[string]string{"group": "request.group"}}}}
+	rec := newTestCapturer(t).Build(tc.exchange(), &tc.route, fullSettings(t))
+	line := rec.AppendJSON(nil)
+	if !json.Valid(line) {
+		t.Fatalf("record is not valid JSON:\n%.300s", line)
+	}
+	if bytes.Contains(line, []byte("4111 1111 1111 1111")) {
+		t.Errorf("the card number reached the record")
+	}
+	if len(rec.Input) == 0 || rec.Input[0] != '"' || rec.Attributes != nil {
+		t.Errorf("input %.40s, attributes %.40s; want text and none", rec.Input, rec.Attributes)
 	}
 }

@@ -183,6 +183,10 @@ func (u *Usage) appendJSON(b []byte) []byte {
 		b = append(b, `,"cached_tokens":`...)
 		b = strconv.AppendInt(b, u.CachedTokens, 10)
 	}
+	if u.CacheCreationTokens > 0 {
+		b = append(b, `,"cache_creation_tokens":`...)
+		b = strconv.AppendInt(b, u.CacheCreationTokens, 10)
+	}
 	if u.ReasoningTokens > 0 {
 		b = append(b, `,"reasoning_tokens":`...)
 		b = strconv.AppendInt(b, u.ReasoningTokens, 10)

@@ -131,11 +131,14 @@ func anthropic(req, resp []byte, sc *scratch) facts {
 	if len(thinking.Array()) > 0 {
 		f.rationale = []byte(thinking.Raw)
 	}
+	// Anthropic's input_tokens leave out the tokens read from and written
+	// to the prompt cache; they are recorded as Anthropic reports them.
 	u := gjson.GetBytes(resp, "usage")
 	f.usage = Usage{
-		InputTokens:  u.Get("input_tokens").Int(),
-		OutputTokens: u.Get("output_tokens").Int(),
-		CachedTokens: u.Get("cache_read_input_tokens").Int(),
+		InputTokens:         u.Get("input_tokens").Int(),
+		OutputTokens:        u.Get("output_tokens").Int(),
+		CachedTokens:        u.Get("cache_read_input_tokens").Int(),
+		CacheCreationTokens: u.Get("cache_creation_input_tokens").Int(),
 	}
 	return f
 }
@@ -149,7 +152,9 @@ func appendRawOrNull(b []byte, r gjson.Result) []byte {
 
 // kserve reads the v1 predict protocol shared by KServe v1 and TF Serving:
 // /v1/models/{m}[/versions/{v}|/labels/{l}]:{predict|classify|regress|explain}.
-// An :explain answer is the rationale.
+// An :explain answer is the rationale. Its answers do not name the model,
+// so the served model is left unknown: the path says only what was asked
+// for.
 func kserve(path, req, resp []byte) facts {
 	rest := path[len("/v1/models/"):]
 	verb := ""
@@ -162,7 +167,7 @@ func kserve(path, req, resp []byte) facts {
 	} else if i := bytes.Index(rest, []byte("/labels/")); i >= 0 {
 		name, version = rest[:i], rest[i+len("/labels/"):]
 	}
-	f := facts{operation: verb, requested: string(name), served: string(name), version: string(version), input: req}
+	f := facts{operation: verb, requested: string(name), version: string(version), input: req}
 	if verb == "explain" {
 		f.rationale = resp
 		return f
@@ -183,7 +188,8 @@ func kserve(path, req, resp []byte) facts {
 }
 
 // triton reads Open Inference Protocol v2 (KServe v2, Triton):
-// /v2/models/{m}[/versions/{v}]/infer.
+// /v2/models/{m}[/versions/{v}]/infer. The served model is the answer's
+// model_name, unknown when the answer leaves it out.
 func triton(path, req, resp []byte) facts {
 	rest := bytes.TrimSuffix(path[len("/v2/models/"):], []byte("/infer"))
 	name, version := rest, []byte(nil)
@@ -194,9 +200,6 @@ func triton(path, req, resp []byte) facts {
 	f.version = str(resp, "model_version")
 	if f.version == "" {
 		f.version = string(version)
-	}
-	if f.served == "" {
-		f.served = f.requested
 	}
 	if r := gjson.GetBytes(resp, "outputs"); r.Exists() {
 		f.output = raw(resp, r)

@@ -89,9 +89,12 @@ type Model struct {
 	Digest    string // a configured artifact digest, if any
 }
 
-// Usage counts tokens; zero fields are left out.
+// Usage counts tokens as the provider reports them; zero fields are left
+// out. CachedTokens are input tokens read from a prompt cache,
+// CacheCreationTokens input tokens written to one (Anthropic); whether
+// InputTokens include them depends on the provider (docs/record.md).
 type Usage struct {
-	InputTokens, OutputTokens, CachedTokens, ReasoningTokens int64
+	InputTokens, OutputTokens, CachedTokens, CacheCreationTokens, ReasoningTokens int64
 }
 
 // Redaction says where a value was replaced and what it looked like.

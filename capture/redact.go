@@ -212,6 +212,14 @@ func (r *Redactor) putState(st *redactState) {
 // value; if it is not, Redact returns it unchanged (the caller only passes
 // valid JSON). The output is valid JSON. dst and js must not overlap.
 func (r *Redactor) Redact(dst, js []byte, root string, reds []Redaction) ([]byte, []Redaction) {
+	dst, reds, _ = r.redact(dst, js, root, reds)
+	return dst, reds
+}
+
+// redact is Redact, and says whether it could walk js: if not (JSON
+// nested deeper than redactMaxDepth, or not JSON), js was passed through
+// unredacted.
+func (r *Redactor) redact(dst, js []byte, root string, reds []Redaction) ([]byte, []Redaction, bool) {
 	n0, r0 := len(dst), len(reds)
 	st := r.getState()
 	st.js, st.dst, st.reds, st.root, st.copied = js, dst, reds, root, 0
@@ -219,13 +227,14 @@ func (r *Redactor) Redact(dst, js []byte, root string, reds []Redaction) ([]byte
 		st.act = append(st.act, int32(k))
 	}
 	end, ok := st.value(redactSkipWS(js, 0), 0, len(st.act), false)
-	if ok && redactSkipWS(js, end) == len(js) {
+	ok = ok && redactSkipWS(js, end) == len(js)
+	if ok {
 		dst, reds = append(st.dst, js[st.copied:]...), st.reds
 	} else {
 		dst, reds = append(st.dst[:n0], js...), st.reds[:r0]
 	}
 	r.putState(st)
-	return dst, reds
+	return dst, reds, ok
 }
 
 // RedactString is Redact for one plain string (not JSON), such as a header
