@@ -116,6 +116,7 @@ const (
 	OutcomeClientGone                         // the client left before the whole response reached it
 	OutcomeTrailUnavailable                   // the trail could not take the record and the policy fails closed; 503
 	OutcomeStrictTooLarge                     // strict durability: the body is over the capture cap it is buffered to; 413
+	OutcomeBadRequest                         // malformed, or a path not in normal form; 400 (431 for headers too large)
 )
 
 var outcomeNames = [...]string{
@@ -129,6 +130,7 @@ var outcomeNames = [...]string{
 	OutcomeClientGone:          "client_gone",
 	OutcomeTrailUnavailable:    "trail_unavailable",
 	OutcomeStrictTooLarge:      "strict_body_too_large",
+	OutcomeBadRequest:          "bad_request",
 }
 
 // NumOutcomes is the number of outcomes, for tables indexed by Outcome.

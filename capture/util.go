@@ -23,6 +23,8 @@ func outcomeMessage(o Outcome) string {
 		return "the trail could not take records and the policy fails closed"
 	case OutcomeStrictTooLarge:
 		return "strict durability: the request body exceeded the capture limit it is buffered to"
+	case OutcomeBadRequest:
+		return "the request was malformed, or its path was not in normal form; it was not forwarded"
 	}
 	return ""
 }

@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net/url"
 	"sync"
 	"time"
 
@@ -181,14 +183,16 @@ func (a *audit) decide(name string, ro *capture.RouteOptions, ex *Exchange) *pol
 	if a.Policies == nil {
 		return policy.Default()
 	}
-	path := ex.URI
-	for i, c := range path {
-		if c == '?' {
-			path = path[:i]
-			break
+	// Path rules see the path as the upstream will: the request got here
+	// only if normalPath accepted it, and what is still percent-encoded
+	// (%3A for ':') the upstream decodes.
+	path, _, _ := splitTarget(ex.URI)
+	q := policy.Query{Route: ex.Route, Path: string(path), Method: string(ex.Method)}
+	if bytes.IndexByte(path, '%') >= 0 {
+		if p, err := url.PathUnescape(q.Path); err == nil {
+			q.Path = p
 		}
 	}
-	q := policy.Query{Route: ex.Route, Path: string(path), Method: string(ex.Method)}
 	if a.Policies.NeedsCaller(name) {
 		c, _ := a.Capturer.Identifier().Identify(&ex.Exchange)
 		q.KeyID = c.KeyID

@@ -59,6 +59,8 @@ func outcomeStatus(o Outcome) int {
 		return fasthttp.StatusServiceUnavailable
 	case OutcomeStrictTooLarge:
 		return fasthttp.StatusRequestEntityTooLarge
+	case OutcomeBadRequest:
+		return fasthttp.StatusBadRequest
 	case OutcomeClientGone:
 		// nginx's "client closed request"; nobody reads it, the trail does.
 		return 499
@@ -127,10 +129,66 @@ func protocolFor(p Protocol, path []byte) Protocol {
 	return ProtocolPlain
 }
 
-// appendErrorBody writes the protocol's error JSON for an outcome. Every
-// string written is an ASCII constant that needs no escaping.
+// refusal is why the gateway refuses a request before choosing a route:
+// the client's error, answered 4xx.
+type refusal uint8
+
+const (
+	refusedMalformed       refusal = iota // fasthttp could not parse the request
+	refusedHeadersTooLarge                // the request head is over the read buffer
+	refusedPath                           // the request path is not one normalPath accepts
+)
+
+// outcomeRefused is how a refused request ends; the status (400, 431)
+// tells the refusals apart.
+const outcomeRefused = OutcomeBadRequest
+
+func (r refusal) status() int {
+	if r == refusedHeadersTooLarge {
+		return fasthttp.StatusRequestHeaderFieldsTooLarge
+	}
+	return fasthttp.StatusBadRequest
+}
+
+// String is the refusal's error type in plain bodies and its code in
+// OpenAI-shaped ones.
+func (r refusal) String() string {
+	switch r {
+	case refusedHeadersTooLarge:
+		return "headers_too_large"
+	case refusedPath:
+		return "invalid_path"
+	}
+	return "bad_request"
+}
+
+func (r refusal) message() string {
+	switch r {
+	case refusedHeadersTooLarge:
+		return "request headers are larger than 16 KiB"
+	case refusedPath:
+		return notNormal + "; send the path in normal form"
+	}
+	return "malformed HTTP request"
+}
+
+// appendRefusalBody writes the protocol's error JSON for a refusal.
+func appendRefusalBody(dst []byte, p Protocol, r refusal, auditID ID) []byte {
+	typ := r.String()
+	if p == ProtocolOpenAI || p == ProtocolAnthropic {
+		typ = "invalid_request_error"
+	}
+	return appendError(dst, p, typ, r.message(), r.String(), auditID)
+}
+
+// appendErrorBody writes the protocol's error JSON for an outcome.
 func appendErrorBody(dst []byte, p Protocol, o Outcome, auditID ID) []byte {
-	typ, msg := outcomeErrorType(o, p), outcomeMessage(o)
+	return appendError(dst, p, outcomeErrorType(o, p), outcomeMessage(o), o.String(), auditID)
+}
+
+// appendError writes an error body in p's shape. Every string written is an
+// ASCII constant that needs no escaping.
+func appendError(dst []byte, p Protocol, typ, msg, code string, auditID ID) []byte {
 	switch p {
 	case ProtocolAnthropic:
 		dst = append(dst, `{"type":"error","error":{"type":"`...)
@@ -146,7 +204,7 @@ func appendErrorBody(dst []byte, p Protocol, o Outcome, auditID ID) []byte {
 		dst = append(dst, `","type":"`...)
 		dst = append(dst, typ...)
 		dst = append(dst, `","param":null,"code":"`...)
-		dst = append(dst, o.String()...)
+		dst = append(dst, code...)
 		return append(dst, `"}}`...)
 	}
 	dst = append(dst, `{"error":{"type":"`...)

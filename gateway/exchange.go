@@ -55,6 +55,7 @@ const (
 	OutcomeClientGone          = capture.OutcomeClientGone
 	OutcomeTrailUnavailable    = capture.OutcomeTrailUnavailable
 	OutcomeStrictTooLarge      = capture.OutcomeStrictTooLarge
+	OutcomeBadRequest          = capture.OutcomeBadRequest
 )
 
 // headerCopy copies header fields out of fasthttp's buffers into one arena,

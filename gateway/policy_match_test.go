@@ -31,7 +31,8 @@ func signJWT(t *testing.T, key ed25519.PrivateKey, sub string) string {
 // TestPolicyMatchesWhatTheRecordSays checks that a policy rule matching
 // on the caller or the model sees what the record will name: a JWT's
 // subject only once its signature is verified, and the model from the
-// path or a compressed body as well as from a plain one.
+// path or a compressed body as well as from a plain one, and a path rule
+// the path as the upstream decodes it.
 func TestPolicyMatchesWhatTheRecordSays(t *testing.T) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -59,6 +60,7 @@ func TestPolicyMatchesWhatTheRecordSays(t *testing.T) {
 		"p": {
 			{Match: policy.Match{Callers: []string{"svc-exempt"}}, Level: policy.LevelNone},
 			{Match: policy.Match{Models: []string{"shadow-*"}}, Level: policy.LevelNone},
+			{Match: policy.Match{Paths: []string{"/v1/models/hidden:*"}}, Level: policy.LevelNone},
 			{Level: policy.LevelFull},
 		},
 	})
@@ -98,6 +100,9 @@ func TestPolicyMatchesWhatTheRecordSays(t *testing.T) {
 		{"model in a gzip body", "/v1/chat/completions", gz.Bytes(), map[string]string{"Content-Encoding": "gzip"}, false},
 		{"model in the path", "/v1/models/shadow-7:predict", []byte(`{"instances":[[1]]}`), nil, false},
 		{"another model in the path", "/v1/models/loans:predict", []byte(`{"instances":[[1]]}`), nil, true},
+		{"path rule", "/v1/models/hidden:predict", []byte(`{"instances":[[1]]}`), nil, false},
+		// The upstream decodes %3A to ':', and so does the path rule.
+		{"path rule, percent-encoded", "/v1/models/hidden%3Apredict", []byte(`{"instances":[[1]]}`), nil, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, g.URL+c.path, bytes.NewReader(c.body))

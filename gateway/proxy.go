@@ -23,7 +23,21 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 	copyRequest(ctx, ex)
 
 	t := g.cur.Load()
-	rt := match(t.routes, hostOnly(ctx.Host()), ctx.Path())
+	// Routing and forwarding both use the raw path: fasthttp's ctx.Path()
+	// is normalized (dot segments resolved, %2F decoded), so a route chosen
+	// on it would not be the one whose prefix the forwarded path has.
+	path, query, ok := splitTarget(ctx.Request.Header.RequestURI())
+	rt := match(t.routes, ctx.Host(), path, ctx.IsTLS())
+	if !ok || !normalPath(path) {
+		// Shaped like the errors of the route the raw path names, which
+		// the client meant to call; counted and recorded under no route.
+		proto := ProtocolAuto
+		if rt != nil {
+			proto = rt.protocol
+		}
+		g.refuse(ctx, ex, proto, path, refusedPath)
+		return
+	}
 	if rt == nil {
 		g.answer(ctx, ex, nil, OutcomeNoRoute)
 		return
@@ -41,7 +55,7 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 	}
 
 	req := fasthttp.AcquireRequest()
-	g.upstreamRequest(ctx, req, rt, &t.fwd, ex)
+	g.upstreamRequest(ctx, req, rt, &t.fwd, ex, path, query)
 	var rs *requestStream
 	capture := orDefault(rt.MaxCapture, defaultMaxCapture)
 	switch {
@@ -103,6 +117,12 @@ func copyRequest(ctx *fasthttp.RequestCtx, ex *Exchange) {
 	ex.Method = append(ex.Method[:0], ctx.Method()...)
 	ex.Host = append(ex.Host[:0], ctx.Host()...)
 	ex.URI = append(ex.URI[:0], ctx.Request.Header.RequestURI()...)
+	copyConn(ctx, ex)
+	ctx.Request.Header.VisitAll(ex.reqHeads.adder(&ex.RequestHeaders))
+}
+
+// copyConn copies the client's address and TLS state.
+func copyConn(ctx *fasthttp.RequestCtx, ex *Exchange) {
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 		ex.ClientAddr = a.AddrPort()
 	}
@@ -112,21 +132,28 @@ func copyRequest(ctx *fasthttp.RequestCtx, ex *Exchange) {
 			ex.PeerCertificate = st.PeerCertificates[0]
 		}
 	}
-	ctx.Request.Header.VisitAll(ex.reqHeads.adder(&ex.RequestHeaders))
 }
 
 // upstreamRequest fills req from the client's request: same method, raw
-// path and query (rebased on the route's upstream), and headers less the
-// hop-by-hop ones, plus X-Forwarded-*.
-func (g *Gateway) upstreamRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, rt *route, fwd *Forwarded, ex *Exchange) {
+// path (rebased on the route's upstream) and query, and headers less the
+// hop-by-hop ones, plus X-Forwarded-* and X-Audit-Id.
+func (g *Gateway) upstreamRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, rt *route, fwd *Forwarded, ex *Exchange, path, query []byte) {
 	ctx.Request.Header.CopyTo(&req.Header)
-	ex.scrub.scrub(&req.Header, "Expect")
-	raw := ctx.Request.Header.RequestURI()
-	if len(raw) == 0 || raw[0] != '/' {
-		// Absolute-form request target: forward its path and query only.
-		raw = ctx.URI().RequestURI()
+	// Every spelling of the fields the gateway sets goes, so that none the
+	// client sent reaches the upstream beside the gateway's; those it does
+	// not set (forwarded: off) pass untouched.
+	drop := dropExpect | dropAuditID
+	if fwd.For {
+		drop |= dropForwardedFor
 	}
-	ex.uriBuf = rt.upstreamURI(ex.uriBuf[:0], raw)
+	if fwd.Proto {
+		drop |= dropForwardedProto
+	}
+	if fwd.Host {
+		drop |= dropForwardedHost
+	}
+	xff := ex.scrub.scrub(&req.Header, &ctx.Request.Header, drop, ex.fwdBuf[:0])
+	ex.uriBuf = rt.upstreamURI(ex.uriBuf[:0], path, query)
 	req.Header.SetRequestURIBytes(ex.uriBuf)
 	if !rt.PreserveHost {
 		req.Header.SetHostBytes(rt.up.host)
@@ -134,15 +161,17 @@ func (g *Gateway) upstreamRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Reques
 	if rt.up.https {
 		req.URI().SetScheme("https")
 	}
-	if fwd.For && ex.ClientAddr.IsValid() {
-		buf := ex.fwdBuf[:0]
-		for _, v := range req.Header.PeekAll("X-Forwarded-For") {
-			buf = append(buf, v...)
-			buf = append(buf, ", "...)
+	if fwd.For {
+		if ex.ClientAddr.IsValid() {
+			if len(xff) > 0 {
+				xff = append(xff, ", "...)
+			}
+			xff = ex.ClientAddr.Addr().Unmap().AppendTo(xff)
 		}
-		buf = ex.ClientAddr.Addr().Unmap().AppendTo(buf)
-		ex.fwdBuf = buf
-		req.Header.SetBytesV("X-Forwarded-For", buf)
+		if len(xff) > 0 {
+			req.Header.SetBytesV("X-Forwarded-For", xff)
+		}
+		ex.fwdBuf = xff
 	}
 	if fwd.Proto {
 		if ctx.IsTLS() {
@@ -202,7 +231,10 @@ func (g *Gateway) respond(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, res
 
 	h := &ctx.Response.Header
 	resp.Header.CopyTo(h)
-	ex.scrub.scrub(h, "")
+	// CopyTo takes the upstream response's setting, under which fasthttp
+	// would add a Content-Type the upstream did not send.
+	h.SetNoDefaultContentType(true)
+	ex.scrub.scrub(h, &resp.Header, dropAuditID, nil)
 	ex.idBuf = ex.AuditID.AppendText(ex.idBuf[:0])
 	h.SetBytesV(headerAuditID, ex.idBuf)
 	ex.Status = resp.StatusCode()
@@ -232,14 +264,28 @@ func (g *Gateway) respond(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, res
 // answer writes the gateway's own response for an outcome, shaped like the
 // route's protocol's errors.
 func (g *Gateway) answer(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, o Outcome) {
-	ex.Outcome = o
 	proto := ProtocolAuto
 	if rt != nil {
 		proto = rt.protocol
 	}
 	ex.errBuf = appendErrorBody(ex.errBuf[:0], protocolFor(proto, ctx.Path()), o, ex.AuditID)
+	g.writeAnswer(ctx, ex, rt, o, outcomeStatus(o))
+}
+
+// refuse answers a request the gateway will not route, shaped like proto's
+// errors (resolved from path when ProtocolAuto).
+func (g *Gateway) refuse(ctx *fasthttp.RequestCtx, ex *Exchange, proto Protocol, path []byte, r refusal) {
+	ex.errBuf = appendRefusalBody(ex.errBuf[:0], protocolFor(proto, path), r, ex.AuditID)
+	g.writeAnswer(ctx, ex, nil, outcomeRefused, r.status())
+}
+
+// writeAnswer sends ex.errBuf as the response, through the same stream as
+// an upstream's body, so that the exchange is finished and recorded the
+// same way.
+func (g *Gateway) writeAnswer(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, o Outcome, status int) {
+	ex.Outcome = o
 	ex.bodyReader.Reset(ex.errBuf)
-	ex.Status = outcomeStatus(o)
+	ex.Status = status
 
 	closeConn := ctx.Response.ConnectionClose()
 	ctx.Response.Reset()
@@ -273,7 +319,7 @@ func (g *Gateway) finish(rt *route, ex *Exchange) {
 	g.m.inFlight.Dec()
 	if ce := g.log.Check(zap.DebugLevel, "exchange"); ce != nil {
 		ce.Write(zap.Stringer("audit_id", ex.AuditID), zap.String("route", ex.Route),
-			zap.ByteString("method", ex.Method), zap.ByteString("uri", ex.URI),
+			zap.ByteString("method", ex.Method), zap.ByteString("path", logPath(ex.URI)),
 			zap.Int("status", ex.Status), zap.Stringer("outcome", ex.Outcome),
 			zap.Int64("request_bytes", ex.RequestBody.Size), zap.Int64("response_bytes", ex.ResponseBody.Size),
 			zap.Duration("duration", ex.End.Sub(ex.Start)))
@@ -320,31 +366,42 @@ func (g *Gateway) record(ex *Exchange) {
 	g.rec.Record(ex)
 }
 
-// handleParseError answers requests fasthttp could not parse; they never
-// reach a route or an upstream.
-func (g *Gateway) handleParseError(ctx *fasthttp.RequestCtx, err error) {
-	status := fasthttp.StatusBadRequest
-	msg := `{"error":{"type":"bad_request","message":"malformed HTTP request"}}`
-	if _, ok := err.(*fasthttp.ErrSmallBuffer); ok {
-		status = fasthttp.StatusRequestHeaderFieldsTooLarge
-		msg = `{"error":{"type":"headers_too_large","message":"request headers are larger than 16 KiB"}}`
+// logPath is the path of a raw request target, for the log: never the
+// query, which can carry API keys (?key=) and personal data that records
+// redact, nor an absolute-form target's user info.
+func logPath(uri []byte) []byte {
+	if path, _, ok := splitTarget(uri); ok {
+		return path
 	}
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBodyString(msg)
-	g.noRoute.countStatus(status)
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		return uri[:i]
+	}
+	return uri
 }
 
-// hostOnly strips the port from a Host header value ("[::1]:80" → "::1").
-func hostOnly(host []byte) []byte {
-	if len(host) > 0 && host[0] == '[' {
-		if i := bytes.IndexByte(host, ']'); i > 0 {
-			return host[1:i]
-		}
-		return host
+// handleParseError answers requests fasthttp could not parse; they never
+// reach a route or an upstream, but are answered with an audit id and
+// recorded like every other.
+func (g *Gateway) handleParseError(ctx *fasthttp.RequestCtx, err error) {
+	ex := acquireExchange()
+	ex.Start = time.Now()
+	ex.AuditID = g.ids.next()
+	g.active.Add(1)
+	g.m.inFlight.Inc()
+	r := refusedMalformed
+	if _, ok := err.(*fasthttp.ErrSmallBuffer); ok {
+		r = refusedHeadersTooLarge
 	}
-	if i := bytes.LastIndexByte(host, ':'); i >= 0 {
-		return host[:i]
+	var path []byte
+	// fasthttp empties the header when it cannot parse it; what it did
+	// parse (a request whose URI or body then failed) is copied.
+	if h := &ctx.Request.Header; h.Len() > 0 {
+		ex.Method = append(ex.Method[:0], h.Method()...)
+		ex.Host = append(ex.Host[:0], h.Host()...)
+		ex.URI = append(ex.URI[:0], h.RequestURI()...)
+		h.VisitAll(ex.reqHeads.adder(&ex.RequestHeaders))
+		path, _, _ = splitTarget(ex.URI)
 	}
-	return host
+	copyConn(ctx, ex)
+	g.refuse(ctx, ex, ProtocolAuto, path, r)
 }

@@ -12,7 +12,8 @@ import (
 type route struct {
 	Route
 
-	host        []byte // lower-case; "" matches any host
+	host        []byte // lower-case, without port or IPv6 brackets; "" matches any host
+	port        []byte // the port the request's Host must name; "" matches any
 	hostSuffix  bool   // host was "*.example.com": match by suffix ".example.com"
 	pathPrefix  []byte
 	stripPrefix []byte
@@ -47,12 +48,20 @@ func compileRoutes(rs []Route, pool *upstreamPool, m *metrics) ([]*route, error)
 			stripPrefix: []byte(r.StripPrefix),
 			protocol:    r.Protocol,
 		}
-		host := strings.ToLower(r.Host)
-		if rest, ok := strings.CutPrefix(host, "*."); ok {
+		host, port := splitHostPort([]byte(strings.ToLower(r.Host)))
+		if rest, ok := bytes.CutPrefix(host, []byte("*.")); ok {
 			cr.hostSuffix = true
-			host = "." + rest
+			host = append([]byte("."), rest...)
 		}
-		cr.host = []byte(host)
+		cr.host, cr.port = host, port
+		if p := r.PathPrefix; strings.HasPrefix(p, "/") && !normalPath([]byte(p)) {
+			errs = append(errs, fmt.Errorf("routes[%d] %q: match.path_prefix %q never matches: %s", i, r.Name, p, notNormal))
+			continue
+		}
+		if p := r.StripPrefix; strings.HasPrefix(p, "/") && !normalPath([]byte(p)) {
+			errs = append(errs, fmt.Errorf("routes[%d] %q: strip_prefix %q is never removed: %s", i, r.Name, p, notNormal))
+			continue
+		}
 		up, err := pool.get(r)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("routes[%d] %q: %w", i, r.Name, err))
@@ -68,18 +77,28 @@ func compileRoutes(rs []Route, pool *upstreamPool, m *metrics) ([]*route, error)
 	return out, nil
 }
 
-// match picks the first route for host (without port, any case) and the
-// normalized request path.
-func match(routes []*route, host, path []byte) *route {
+// match picks the first route for a request's Host header value and raw
+// path (see normalPath). A Host without a port names the scheme's default
+// port, 443 on a TLS listener and 80 otherwise.
+func match(routes []*route, host, path []byte, tls bool) *route {
+	host, port := splitHostPort(host)
+	if len(port) == 0 {
+		port = port80
+		if tls {
+			port = port443
+		}
+	}
 	for _, r := range routes {
-		if r.matches(host, path) {
+		if r.matches(host, port, path) {
 			return r
 		}
 	}
 	return nil
 }
 
-func (r *route) matches(host, path []byte) bool {
+var port80, port443 = []byte("80"), []byte("443")
+
+func (r *route) matches(host, port, path []byte) bool {
 	if len(r.host) > 0 {
 		if r.hostSuffix {
 			if len(host) <= len(r.host) || !asciiHasSuffixFold(host, r.host) {
@@ -88,8 +107,33 @@ func (r *route) matches(host, path []byte) bool {
 		} else if !bytes.EqualFold(host, r.host) {
 			return false
 		}
+		if len(r.port) > 0 && !bytes.Equal(port, r.port) {
+			return false
+		}
 	}
 	return prefixMatches(r.pathPrefix, path)
+}
+
+// splitHostPort splits a Host header value, or a route's host, into the
+// host without the brackets of an IPv6 literal and the port, empty when
+// there is none: "[::1]:80" gives "::1" and "80". A bare IPv6 address
+// ("::1", as a route may give it) has no port.
+func splitHostPort(h []byte) (host, port []byte) {
+	if len(h) > 0 && h[0] == '[' {
+		i := bytes.IndexByte(h, ']')
+		if i < 0 {
+			return h, nil
+		}
+		if rest := h[i+1:]; len(rest) > 0 && rest[0] == ':' {
+			port = rest[1:]
+		}
+		return h[1:i], port
+	}
+	i := bytes.LastIndexByte(h, ':')
+	if i < 0 || bytes.IndexByte(h[:i], ':') >= 0 {
+		return h, nil
+	}
+	return h[:i], h[i+1:]
 }
 
 // prefixMatches reports whether prefix selects path: a prefix ending in "/"
@@ -111,11 +155,7 @@ func prefixMatches(prefix, path []byte) bool {
 // upstreamURI appends to dst the request URI to send upstream: the
 // upstream's base path, then the client's raw path (less StripPrefix) and
 // raw query, byte for byte.
-func (r *route) upstreamURI(dst, rawURI []byte) []byte {
-	path, query := rawURI, []byte(nil)
-	if i := bytes.IndexByte(rawURI, '?'); i >= 0 {
-		path, query = rawURI[:i], rawURI[i:]
-	}
+func (r *route) upstreamURI(dst, path, query []byte) []byte {
 	if len(r.stripPrefix) > 0 && prefixMatches(r.stripPrefix, path) {
 		path = path[len(r.stripPrefix):]
 	}
@@ -133,6 +173,107 @@ func (r *route) upstreamURI(dst, rawURI []byte) []byte {
 		dst = append(dst, path...)
 	}
 	return append(dst, query...)
+}
+
+// splitTarget splits a raw request target into the path and the query
+// ("?…", or empty) to route and forward. An absolute-form target
+// ("http://h/p?q", RFC 9112 §3.2.2) gives its path, "/" when it has none;
+// ok is false for the other forms (CONNECT's "host:port", OPTIONS' "*"),
+// which the gateway does not forward.
+func splitTarget(raw []byte) (path, query []byte, ok bool) {
+	if len(raw) == 0 || raw[0] != '/' {
+		i := bytes.Index(raw, []byte("://"))
+		if i <= 0 || bytes.ContainsAny(raw[:i], "/?") {
+			return nil, nil, false
+		}
+		rest := raw[i+3:]
+		j := bytes.IndexAny(rest, "/?")
+		if j < 0 {
+			return rootPath, nil, true
+		}
+		if raw = rest[j:]; raw[0] == '?' {
+			return rootPath, raw, true
+		}
+	}
+	if i := bytes.IndexByte(raw, '?'); i >= 0 {
+		return raw[:i], raw[i:], true
+	}
+	return raw, nil, true
+}
+
+var rootPath = []byte("/")
+
+// notNormal says, to clients and in configuration errors, what normalPath
+// refuses.
+const notNormal = "the gateway refuses request paths with dot segments (/./, /../), empty segments (//), " +
+	"backslashes, or percent-encoded slashes, backslashes or unreserved characters (%2F, %5C, %2E, %41, ...)"
+
+// normalPath reports whether a raw request path is one the gateway routes.
+// Routes are chosen, and strip_prefix removed, on the raw path that is
+// forwarded; so a path must not be one that the upstream could resolve to
+// another route's: no dot segment ("." or ".."), no empty segment ("//",
+// which some servers merge), no backslash, and no percent-encoded slash,
+// backslash or unreserved character (RFC 3986 §2.3: "%2e" is ".", "%76"
+// is "v", and servers such as uvicorn decode them before routing). Such
+// paths are refused with 400 rather than rewritten (as Envoy's
+// path_with_escaped_slashes_action: REJECT_REQUEST does): a rewritten path
+// would no longer be the one the client sent.
+func normalPath(path []byte) bool {
+	if len(path) == 0 || path[0] != '/' {
+		return false
+	}
+	seg := 1 // where the current segment starts
+	for i := 1; i <= len(path); i++ {
+		if i < len(path) {
+			switch path[i] {
+			case '/':
+			case '\\':
+				return false
+			case '%':
+				if i+2 < len(path) {
+					if c, ok := unhex2(path[i+1], path[i+2]); ok && (c == '/' || c == '\\' || unreserved(c)) {
+						return false
+					}
+				}
+				continue
+			default:
+				continue
+			}
+		}
+		switch string(path[seg:i]) {
+		case ".", "..":
+			return false
+		case "":
+			if i < len(path) {
+				return false
+			}
+		}
+		seg = i + 1
+	}
+	return true
+}
+
+// unreserved reports whether c is an RFC 3986 unreserved character.
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+func unhex2(a, b byte) (byte, bool) {
+	x, ok1 := unhex(a)
+	y, ok2 := unhex(b)
+	return x<<4 | y, ok1 && ok2
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 func asciiHasSuffixFold(s, suffix []byte) bool {
