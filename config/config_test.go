@@ -241,6 +241,13 @@ func TestApplyUpstream(t *testing.T) {
 	if want := "--upstream conflicts with routes in t.yaml: remove one"; err == nil || err.Error() != want {
 		t.Errorf("ApplyUpstream over file routes = %v, want %q", err, want)
 	}
+
+	c = Default()
+	c.Gateway.Routes = []gateway.Route{{Name: "a", Upstream: "https://a.example.com"}}
+	err = c.ApplyUpstream("https://b.example.com")
+	if want := "--upstream conflicts with the configured routes: remove one"; err == nil || err.Error() != want {
+		t.Errorf("ApplyUpstream over routes set in code = %v, want %q", err, want)
+	}
 }
 
 // TestValidate covers configurations assembled in code and files changed

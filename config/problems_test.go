@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -68,6 +69,35 @@ func TestParseProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "admin token items",
+			src:  route + "admin:\n  tokens:\n    - ops\n    - {name: ci, roles: [auditor]}\n    - " + strings.Repeat("x", 45) + "\n",
+			want: []string{
+				`t.yaml:6: admin.tokens[0]: expected a token mapping with name, token and roles, got "ops"`,
+				`t.yaml:7: admin.tokens[1].token: token is required: set it from the environment, such as token: ${AUDITGATE_ADMIN_TOKEN}`,
+				`t.yaml:8: admin.tokens[2]: expected a token mapping with name, token and roles, got "` + strings.Repeat("x", 40) + `..."`,
+			},
+		},
+		{
+			name: "keys that are not plain names",
+			src:  "log:\n  ? [level]\n  : info\n? {listen: x}\n: 127.0.0.1:8080\n",
+			want: []string{
+				`t.yaml:2: log: keys must be plain names, got a list`,
+				`t.yaml:4: keys must be plain names, got a mapping`,
+			},
+		},
+		{
+			// The walk passes maxPairs at key a399 of the last route,
+			// reported at that key's line in the aliased mapping.
+			name: "aliases expanding past the limit",
+			src:  aliasExpansion(100, 1000),
+			want: []string{`t.yaml:406: routes[99].extract.attributes: too many keys after expanding aliases and merges: simplify the file`},
+		},
+		{
+			name: "invalid stream id",
+			src:  "stream: Gateway 1\n",
+			want: []string{`t.yaml:1: stream: invalid stream id "Gateway 1": use 1 to 64 of a-z, 0-9, '.', '_' and '-'`},
+		},
+		{
 			name: "client certificates required without a CA",
 			src:  route + "tls:\n  require_client_cert: true\n",
 			want: []string{`t.yaml:5: tls.require_client_cert: requires tls.client_ca_file: name the CA that signs client certificates`},
@@ -112,13 +142,30 @@ func TestParseProblems(t *testing.T) {
 		},
 		{
 			name: "wrong types",
-			src:  "listen: {host: x}\nadmin: [a]\nmax_concurrency: abc\nforwarded: {for: yes}\nroutes: all\n",
+			src: "listen: {host: x}\nadmin: [a]\nmax_concurrency: abc\nforwarded: {for: yes}\nroutes: all\n" +
+				"read_timeout: [1s]\nshutdown_timeout: {s: 1}\ntls: {require_client_cert: [true]}\n",
 			want: []string{
 				`t.yaml:1: listen: expected a string, got a mapping`,
 				`t.yaml:2: admin: expected a mapping of keys to values, got a list`,
 				`t.yaml:3: max_concurrency: invalid number "abc": use a whole number such as 1024`,
 				`t.yaml:4: forwarded.for: invalid boolean "yes": use true or false`,
 				`t.yaml:5: routes: expected a list, got "all"`,
+				`t.yaml:6: read_timeout: expected a duration, got a list`,
+				`t.yaml:7: shutdown_timeout: expected a duration, got a mapping`,
+				`t.yaml:8: tls.require_client_cert: expected true or false, got a list`,
+			},
+		},
+		{
+			name: "wrong types in a route",
+			src: route + "    protocol: {a: b}\n    max_conns: [1]\n    max_request_body: [1MiB]\n    profile: [a]\n" +
+				"    extract: {model: [a], attributes: [a]}\n",
+			want: []string{
+				`t.yaml:4: routes[0].protocol: expected a protocol name, got a mapping`,
+				`t.yaml:5: routes[0].max_conns: expected a whole number, got a list`,
+				`t.yaml:6: routes[0].max_request_body: expected a size, got a list`,
+				`t.yaml:7: routes[0].profile: expected a profile name, got a list`,
+				`t.yaml:8: routes[0].extract.model: expected a gjson path, got a list`,
+				`t.yaml:8: routes[0].extract.attributes: expected a mapping of attribute names to gjson paths, got a list`,
 			},
 		},
 		{
@@ -157,7 +204,8 @@ func TestParseProblems(t *testing.T) {
 				"  - {name: d, match: {path_prefix: /d/}, upstream: 'https://x.example.com/#top'}\n" +
 				"  - {name: e, match: {path_prefix: /e/}, upstream: 'https://x.example.com:99999'}\n" +
 				"  - {name: f, match: {path_prefix: /f/}, upstream: api.example.com}\n" +
-				"  - {name: g, match: {path_prefix: /g/}, upstream: 'http://x.example.com', tls: {server_name: x}}\n",
+				"  - {name: g, match: {path_prefix: /g/}, upstream: 'http://x.example.com', tls: {server_name: x}}\n" +
+				"  - {name: h, match: {path_prefix: /h/}, upstream: 'https://x.example.com/%zz'}\n",
 			want: []string{
 				`t.yaml:2: routes[0].upstream: invalid upstream URL "ftp://x.example.com": the scheme must be http or https, as in https://api.openai.com`,
 				`t.yaml:3: routes[1].upstream: invalid upstream URL "https:///v1": missing host: write it as https://HOST[:PORT][/base/path]`,
@@ -166,6 +214,7 @@ func TestParseProblems(t *testing.T) {
 				`t.yaml:6: routes[4].upstream: invalid upstream URL "https://x.example.com:99999": invalid port "99999": use a number from 1 to 65535`,
 				`t.yaml:7: routes[5].upstream: invalid upstream URL "api.example.com": the scheme must be http or https, as in https://api.openai.com`,
 				`t.yaml:8: routes[6].tls: set for an http upstream, where it has no effect: use https or remove tls`,
+				`t.yaml:9: routes[7].upstream: invalid upstream URL "https://x.example.com/%zz": use a URL such as https://api.openai.com`,
 			},
 		},
 		{
@@ -193,6 +242,14 @@ func TestParseProblems(t *testing.T) {
 			want: []string{
 				`t.yaml:1: tls.cert_file: file "testdata/missing-cert.pem" not found: give the path of the PEM certificate chain (relative paths start at the working directory)`,
 				`t.yaml:1: tls.key_file: file "testdata/missing-key.pem" not found: give the path of the PEM private key (relative paths start at the working directory)`,
+			},
+		},
+		{
+			name: "listener tls files unreadable",
+			src:  "tls: {cert_file: testdata/cert.pem/x, key_file: testdata/key.pem, client_ca_file: testdata/nope.pem}\n",
+			want: []string{
+				`t.yaml:1: tls.cert_file: cannot read "testdata/cert.pem/x": stat testdata/cert.pem/x: not a directory`,
+				`t.yaml:1: tls.client_ca_file: file "testdata/nope.pem" not found: give the path of PEM CA certificates for client certificates (relative paths start at the working directory)`,
 			},
 		},
 		{
@@ -314,6 +371,22 @@ func TestParseProblems(t *testing.T) {
 			}
 		})
 	}
+}
+
+// aliasExpansion returns a file of as many routes as routes, whose
+// extract.attributes are one mapping of attrs keys, written in the first
+// route and aliased by the others: a short file whose walk visits
+// routes*(attrs+6)+1 keys.
+func aliasExpansion(routes, attrs int) string {
+	var b strings.Builder
+	b.WriteString("routes:\n  - name: r0\n    match: {path_prefix: /0/}\n    upstream: https://x.example.com\n    extract:\n      attributes: &attrs\n")
+	for i := range attrs {
+		fmt.Fprintf(&b, "        a%d: request.a\n", i)
+	}
+	for i := 1; i < routes; i++ {
+		fmt.Fprintf(&b, "  - {name: r%d, match: {path_prefix: /%d/}, upstream: 'https://x.example.com', extract: {attributes: *attrs}}\n", i, i)
+	}
+	return b.String()
 }
 
 func TestProblemString(t *testing.T) {

@@ -150,9 +150,17 @@ func TestStreamID(t *testing.T) {
 		t.Errorf("configured stream: %q", got)
 	}
 	c.Stream = ""
-	os.WriteFile(filepath.Join(dir, streamFileName), []byte("Not Valid!\n"), 0o600)
-	if _, err := c.StreamID(); err == nil || !strings.Contains(err.Error(), "use 1 to 64") {
-		t.Errorf("corrupt stream file: %v", err)
+	path := filepath.Join(dir, streamFileName)
+	os.WriteFile(path, []byte("Not Valid!\n"), 0o600)
+	want := "read stream id: " + path + ` holds "Not Valid!": use 1 to 64 of a-z, 0-9, '.', '_' and '-'`
+	if _, err := c.StreamID(); err == nil || err.Error() != want {
+		t.Errorf("corrupt stream file: %v, want %s", err, want)
+	}
+	c.DataDir = t.TempDir()
+	os.Mkdir(filepath.Join(c.DataDir, streamFileName), 0o700)
+	want = "read stream id: read " + filepath.Join(c.DataDir, streamFileName) + ": is a directory"
+	if _, err := c.StreamID(); err == nil || err.Error() != want {
+		t.Errorf("stream file a directory: %v, want %s", err, want)
 	}
 	if got := streamName("Build Host_01.example.com"); got != "build-host_01.example.com" {
 		t.Errorf("streamName: %q", got)

@@ -55,6 +55,25 @@ func TestSectionProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "empty jwt entries",
+			src:  "identity:\n  jwt:\n    keys: ['', testdata/cert.pem]\n    audiences: [loan-api, '']\n    claims: ['']\n",
+			want: []string{
+				`t.yaml:3: identity.jwt.keys[0]: empty: give the path of a PEM public key or a JWKS file, or remove the entry`,
+				`t.yaml:4: identity.jwt.audiences[1]: empty: give an audience such as loan-api, or remove the entry`,
+				`t.yaml:5: identity.jwt.claims[0]: empty: give a claim name such as tenant, or remove the entry`,
+			},
+		},
+		{
+			name: "trail sizes of zero",
+			src:  "trail:\n  seal: {max_bytes: 0}\n  queue: {bytes: 0}\n  max_spool: 0\n  max_record: 0\n",
+			want: []string{
+				`t.yaml:2: trail.seal.max_bytes: zero size: use a positive size such as 32MiB`,
+				`t.yaml:3: trail.queue.bytes: zero size: use a positive size such as 64MiB`,
+				`t.yaml:4: trail.max_spool: zero size: use a positive size such as 10GiB`,
+				`t.yaml:5: trail.max_record: zero size: use a positive size such as 16MiB`,
+			},
+		},
+		{
 			name: "jwt checks without keys",
 			src:  "identity: {jwt: {issuers: [a], audiences: [b], claim: [c]}}\n",
 			want: []string{
@@ -99,9 +118,26 @@ func TestSectionProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "rule level not a scalar",
+			src:  "policies:\n  p:\n    - name: a\n      level: [full]\n",
+			want: []string{
+				`t.yaml:3: policies.p[0].level: missing: give the level: none, metadata, request or full`,
+				`t.yaml:4: policies.p[0].level: expected a level, got a list`,
+			},
+		},
+		{
 			name: "policies not a mapping",
 			src:  "policies: [default]\n",
 			want: []string{`t.yaml:1: policies: expected a mapping of policy names to lists of rules, got a list`},
+		},
+		{
+			name: "gjson paths with spaces or an open quote",
+			src: "routes:\n  - name: r\n    upstream: https://x.example.com\n" +
+				"    extract:\n      version: ' response.v'\n      decision: 'response.#(name==\"x)'\n",
+			want: []string{
+				`t.yaml:5: routes[0].extract.version: invalid gjson path " response.v": leading or trailing space; write paths such as response.predictions.0.label`,
+				`t.yaml:6: routes[0].extract.decision: invalid gjson path "response.#(name==\"x)": an unterminated quote; write paths such as response.predictions.0.label`,
+			},
 		},
 		{
 			name: "route capture settings",

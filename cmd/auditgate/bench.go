@@ -26,7 +26,7 @@ import (
 // nginx beside it, and open-loop load at several rates against each, in
 // one run.
 func runBench(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("bench", "bench [--duration D] [--rates R,R,…] [--saturation D] [--target URL] [--config FILE] [--strict=false] [--nginx PATH|auto] [--format text|json] [--svg FILE]", stderr)
+	fs := newFlagSet("bench", "bench [flags]", stderr)
 	duration := fs.Duration("duration", 5*time.Second, "measured time per rate and target")
 	rates := fs.String("rates", "500,1000,2000", "open-loop `rates` in requests/s, comma-separated")
 	saturation := fs.Duration("saturation", 3*time.Second, "closed-loop maximum-throughput run per target (0 skips it)")
@@ -36,8 +36,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	nginx := fs.String("nginx", "", "also measure nginx as a plain reverse proxy: its binary `path`, or auto to find it")
 	format := fs.String("format", "text", "output `format`: text or json")
 	svg := fs.String("svg", "", "also write a latency-percentile plot to this `file`")
-	respSize := fs.Int("response-size", 1024, "bytes of the mock's answers")
-	if code, ok := parseFlags(fs, args); !ok {
+	respSize := fs.Int("response-size", 1024, "`bytes` of the mock's answers")
+	if code, ok := parseArgs(fs, args, stdout); !ok {
 		return code
 	}
 	var rs []int

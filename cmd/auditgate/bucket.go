@@ -14,18 +14,13 @@ import (
 // Object Lock and versioning, or check an existing one and say what is
 // wrong with it.
 func runBucket(args []string, stdout, stderr io.Writer) int {
-	const synopsis = "bucket init s3://BUCKET[/PREFIX]?endpoint=HOST:PORT&… [--retention 190d] [--format text|json]"
-	if len(args) == 0 || args[0] != "init" {
-		fmt.Fprintf(stderr, "Usage: auditgate %s\n", synopsis)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return exitOK
-		}
-		return exitUsage
+	if _, code, ok := groupCommand("bucket", args, stdout, stderr); !ok {
+		return code
 	}
-	fs := newFlagSet("bucket init", synopsis, stderr)
+	fs := newFlagSet("bucket init", "bucket init URL [flags]", stderr)
 	retention := fs.String("retention", "", "the Object Lock retention each trail object will get, as `D` days (190d) or a duration; overrides the URL's retention= (default 6 months and a day). auditgate sets it on every object it writes, never as a bucket default")
 	format := fs.String("format", "text", "output `format`: text or json")
-	pos, code, ok := parseInterspersed(fs, args[1:])
+	pos, code, ok := parseInterspersed(fs, args[1:], stdout)
 	if !ok {
 		return code
 	}

@@ -9,18 +9,14 @@ import (
 	"github.com/auditgate/auditgate/config"
 )
 
+// runConfig is the config group; its one command is `config check FILE`.
 func runConfig(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "check" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(stderr, "Usage: auditgate config check [--format text|json] FILE")
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "Usage: auditgate config check [--format text|json] FILE")
-		return exitUsage
+	if _, code, ok := groupCommand("config", args, stdout, stderr); !ok {
+		return code
 	}
-	fs := newFlagSet("config check", "config check [--format text|json] FILE", stderr)
+	fs := newFlagSet("config check", "config check [flags] FILE", stderr)
 	format := fs.String("format", "text", "output `format`: text or json")
-	if code, ok := parseFlags(fs, args[1:]); !ok {
+	if code, ok := parseArgs(fs, args[1:], stdout); !ok {
 		return code
 	}
 	if fs.NArg() != 1 || (*format != "text" && *format != "json") {

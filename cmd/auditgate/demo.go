@@ -27,9 +27,9 @@ import (
 // auditor's side: verify, show and prove on the trail just written. It
 // exits 0 only if every check held, and leaves nothing running.
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("demo", "demo [--timeout D]", stderr)
+	fs := newFlagSet("demo", "demo [flags]", stderr)
 	timeout := fs.Duration("timeout", 60*time.Second, "give up after this `duration`")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseArgs(fs, args, stdout); !ok {
 		return code
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)

@@ -32,15 +32,15 @@ func commands() []command {
 	return []command{
 		{"serve", "run the gateway", runServe},
 		{"config", "check a configuration file (config check FILE)", runConfig},
-		{"demo", "run a mock model API and the gateway, send traffic through it, report", runDemo},
+		{"demo", "send traffic through the gateway to a mock model API and report", runDemo},
 		{"keygen", "write a signing key and its trust file", runKeygen},
 		{"bucket", "create or check an S3 bucket for the trail (bucket init URL)", runBucket},
 		{"verify", "verify a trail offline: signatures, links, hashes, chain, roots", runVerify},
 		{"show", "print one record of a trail (show ID --store URL)", runShow},
 		{"search", "list the records of a trail that match filters", runSearch},
-		{"prove", "write a proof that one record is in the trail (prove ID --store URL)", runProve},
+		{"prove", "write a proof that one record is in the trail (prove ID)", runProve},
 		{"verify-proof", "check a record proof offline (verify-proof FILE --trust FILE)", runVerifyProof},
-		{"bench", "measure the gateway's added latency against direct (and nginx), open-loop, in one run", runBench},
+		{"bench", "measure the latency the gateway adds, against direct and nginx", runBench},
 		{"mock-upstream", "serve a mock OpenAI/Anthropic/KServe-compatible model API", runMock},
 		{"version", "print the version", runVersion},
 	}
@@ -51,14 +51,22 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+		return exitUsage
 	}
-	if args[0] == "--version" || args[0] == "-version" {
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(stdout)
+		return exitOK
+	case "help":
+		if len(args) == 1 {
+			usage(stdout)
+			return exitOK
+		}
+		// auditgate help COMMAND [SUBCOMMAND] is COMMAND [SUBCOMMAND] --help.
+		return run(append(args[1:len(args):len(args)], "--help"), stdout, stderr)
+	case "--version", "-version":
 		return runVersion(nil, stdout, stderr)
 	}
 	for _, c := range commands() {
@@ -78,31 +86,44 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+		head := fmt.Sprintf("  %-14s ", c.name)
+		writeWrapped(w, c.summary, head, strings.Repeat(" ", len(head)))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'auditgate COMMAND --help' for a command's flags.")
+	writeWrapped(w, "Run 'auditgate COMMAND --help' for a command's flags and exit codes. "+
+		"Every command exits 0 on success, 1 when it fails or finds problems, 2 on a usage error.", "", "")
 }
 
-// newFlagSet returns a flag set that prints its usage to stderr and
-// returns errors instead of exiting.
+// newFlagSet returns the flag set of the command called name ("verify",
+// "config check"), whose help is its synopsis, its commandHelp entry and
+// its flags. Parse errors, and the help after them, go to stderr.
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: auditgate %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() { writeHelp(fs.Output(), fs, synopsis) }
 	return fs
 }
 
-// parseFlags parses args and returns the exit code to use if parsing
-// ended the command (help asked for, or a usage error).
-func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
+// parseArgs parses args and returns the exit code to use if parsing ended
+// the command. Help asked for (-h, --help) goes to stdout, where it can be
+// paged or searched, and exits 0; a usage error goes to stderr, followed
+// by the help, and exits 2.
+func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer) (int, bool) {
+	help := fs.Usage
+	// The flag package calls Usage for both; which stream gets the help
+	// is known only once Parse returns.
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = help
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		stderr := fs.Output()
+		fs.SetOutput(stdout)
+		fs.Usage()
+		fs.SetOutput(stderr)
+		return exitOK, false
+	case err != nil:
+		fs.Usage()
 		return exitUsage, false
 	}
 	return 0, true
@@ -110,11 +131,11 @@ func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 
 // parseInterspersed parses flags that may come before or after positional
 // arguments (auditgate verify URL --trust FILE) and returns the positional
-// ones.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, int, bool) {
+// ones. Help and usage errors go as with parseArgs.
+func parseInterspersed(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, int, bool) {
 	var pos []string
 	for {
-		if code, ok := parseFlags(fs, args); !ok {
+		if code, ok := parseArgs(fs, args, stdout); !ok {
 			return nil, code, false
 		}
 		rest := fs.Args()
@@ -158,8 +179,13 @@ func versionString() string {
 
 func runVersion(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("version", "version", stderr)
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseArgs(fs, args, stdout); !ok {
 		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "auditgate version: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage
 	}
 	fmt.Fprintf(stdout, "auditgate %s\n", versionString())
 	return exitOK

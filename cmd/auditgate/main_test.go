@@ -61,13 +61,13 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("version: exit %d, %q", code, out)
 	}
 	for _, c := range []string{"serve", "demo", "mock-upstream", "version"} {
-		_, errOut, code := runCmd(t, c, "--help")
-		if code != 0 || !strings.Contains(errOut, "Usage: auditgate "+c) {
-			t.Errorf("%s --help: exit %d, %q", c, code, errOut)
+		out, _, code := runCmd(t, c, "--help")
+		if code != 0 || !strings.Contains(out, "Usage: auditgate "+c) {
+			t.Errorf("%s --help: exit %d, %q", c, code, out)
 		}
 	}
-	if _, errOut, code := runCmd(t, "config", "--help"); code != 0 || !strings.Contains(errOut, "config check") {
-		t.Errorf("config --help: exit %d, %q", code, errOut)
+	if out, _, code := runCmd(t, "config", "--help"); code != 0 || !strings.Contains(out, "check FILE") {
+		t.Errorf("config --help: exit %d, %q", code, out)
 	}
 	if _, errOut, code := runCmd(t, "frobnicate"); code != exitUsage || !strings.Contains(errOut, `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: exit %d, %q", code, errOut)

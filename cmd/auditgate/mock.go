@@ -14,14 +14,14 @@ import (
 )
 
 func runMock(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("mock-upstream", "mock-upstream [--listen ADDR] [--delay D] [--response-size N] [--stream-chunks N] [--chunk-delay D]", stderr)
+	fs := newFlagSet("mock-upstream", "mock-upstream [flags]", stderr)
 	listen := fs.String("listen", "127.0.0.1:8000", "listen `address`")
 	var o bench.MockOptions
 	fs.DurationVar(&o.Delay, "delay", 0, "wait this `duration` before each answer")
 	fs.IntVar(&o.ResponseSize, "response-size", 0, "approximate `bytes` of generated text per answer (0: a short sentence)")
 	fs.IntVar(&o.StreamChunks, "stream-chunks", 0, "content `chunks` per streamed answer (0: 5)")
 	fs.DurationVar(&o.ChunkDelay, "chunk-delay", 0, "wait this `duration` between streamed chunks")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseArgs(fs, args, stdout); !ok {
 		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -19,16 +19,20 @@ import (
 
 // readFlags are the flags every command reading a trail shares.
 type readFlags struct {
-	store, prefix, trust, format *string
+	store, prefix, trust *string
+	format               *string // nil for a command whose output has one form
 }
 
-func addReadFlags(fs *flag.FlagSet, trustHelp string) readFlags {
-	return readFlags{
+func addReadFlags(fs *flag.FlagSet, trustHelp string, withFormat bool) readFlags {
+	f := readFlags{
 		store:  fs.String("store", "", "the trail's store `URL`: file:///path, a plain path, or s3://bucket/prefix?endpoint=… (required)"),
 		prefix: fs.String("prefix", "", "the trail's key `prefix` inside the store"),
 		trust:  fs.String("trust", "", trustHelp),
-		format: fs.String("format", "text", "output `format`: text or json"),
 	}
+	if withFormat {
+		f.format = fs.String("format", "text", "output `format`: text or json")
+	}
+	return f
 }
 
 // reader checks the shared flags and opens the trail; a problem is a
@@ -41,7 +45,7 @@ func (f readFlags) reader(name string, stderr io.Writer) (*worm.Reader, bool) {
 	switch {
 	case *f.store == "":
 		return fail("--store URL is required")
-	case *f.format != "text" && *f.format != "json":
+	case f.format != nil && *f.format != "text" && *f.format != "json":
 		return fail("--format must be text or json")
 	}
 	if err := worm.ValidatePrefix(*f.prefix); err != nil {
@@ -63,9 +67,9 @@ func (f readFlags) reader(name string, stderr io.Writer) (*worm.Reader, bool) {
 const trustReadHelp = "trust `file`: check the signatures of what is read against these keys (default: not checked)"
 
 func runShow(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("show", "show ID --store URL [--trust FILE] [--prefix P] [--format text|json]", stderr)
-	rf := addReadFlags(fs, trustReadHelp)
-	pos, code, ok := parseInterspersed(fs, args)
+	fs := newFlagSet("show", "show ID --store URL [flags]", stderr)
+	rf := addReadFlags(fs, trustReadHelp, true)
+	pos, code, ok := parseInterspersed(fs, args, stdout)
 	if !ok {
 		return code
 	}
@@ -201,8 +205,8 @@ func writeShortened(w io.Writer, raw string) {
 var errLimit = errors.New("limit reached")
 
 func runSearch(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("search", "search --store URL [--caller K] [--subject S] [--model M] [--route R] [--kind K] [--stream S] [--from T] [--to T] [--limit N] [--format text|json]", stderr)
-	rf := addReadFlags(fs, trustReadHelp)
+	fs := newFlagSet("search", "search --store URL [flags]", stderr)
+	rf := addReadFlags(fs, trustReadHelp, true)
 	var f worm.Filter
 	fs.StringVar(&f.KeyID, "caller", "", "only records of this caller `key_id`")
 	fs.StringVar(&f.Subject, "subject", "", "only records of this caller `subject`")
@@ -213,7 +217,7 @@ func runSearch(args []string, stdout, stderr io.Writer) int {
 	from := fs.String("from", "", "only records at or after `T` (RFC 3339, or relative like -24h)")
 	to := fs.String("to", "", "only records at or before `T`")
 	limit := fs.Int("limit", 0, "stop after `N` records (0: no limit)")
-	pos, code, ok := parseInterspersed(fs, args)
+	pos, code, ok := parseInterspersed(fs, args, stdout)
 	if !ok {
 		return code
 	}
@@ -289,9 +293,9 @@ func writeRecordLine(w io.Writer, line []byte) {
 }
 
 func runProve(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("prove", "prove ID --store URL [--trust FILE] [--prefix P] > proof.txt", stderr)
-	rf := addReadFlags(fs, "trust `file`: check the manifests and checkpoint the proof is built from against these keys (default: not checked)")
-	pos, code, ok := parseInterspersed(fs, args)
+	fs := newFlagSet("prove", "prove ID --store URL [flags] > FILE", stderr)
+	rf := addReadFlags(fs, "trust `file`: check the manifests and checkpoint the proof is built from against these keys (default: not checked)", false)
+	pos, code, ok := parseInterspersed(fs, args, stdout)
 	if !ok {
 		return code
 	}
@@ -313,10 +317,10 @@ func runProve(args []string, stdout, stderr io.Writer) int {
 }
 
 func runVerifyProof(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("verify-proof", "verify-proof FILE --trust FILE [--format text|json]", stderr)
+	fs := newFlagSet("verify-proof", "verify-proof FILE --trust FILE [flags]", stderr)
 	trustPath := fs.String("trust", "", "trust `file` pinning the verifier keys (required)")
 	format := fs.String("format", "text", "output `format`: text or json")
-	pos, code, ok := parseInterspersed(fs, args)
+	pos, code, ok := parseInterspersed(fs, args, stdout)
 	if !ok {
 		return code
 	}

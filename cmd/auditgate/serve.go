@@ -28,7 +28,7 @@ type serveFlags struct {
 }
 
 func runServe(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("serve", "serve [--config FILE] [--upstream URL] [--listen ADDR] [--admin ADDR] [--store URL] [--spool DIR] [--key FILE]", stderr)
+	fs := newFlagSet("serve", "serve [flags]", stderr)
 	var f serveFlags
 	fs.StringVar(&f.config, "config", "", "YAML configuration `file` (see auditgate.example.yaml); SIGHUP reloads it")
 	fs.StringVar(&f.upstream, "upstream", "", "upstream base `URL`; alone, a complete zero-config start")
@@ -37,7 +37,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.store, "store", "", "the trail's store `URL`: file:///abs/path, a directory, or s3://bucket/prefix?endpoint=… (default DATA_DIR/trail)")
 	fs.StringVar(&f.spool, "spool", "", "the trail's spool `directory` (default DATA_DIR/spool)")
 	fs.StringVar(&f.key, "key", "", "signing key `file` from auditgate keygen (default DATA_DIR/signing.key, generated on first start)")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseArgs(fs, args, stdout); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {

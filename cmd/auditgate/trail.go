@@ -16,10 +16,10 @@ import (
 )
 
 func runKeygen(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("keygen", "keygen --out DIR [--name NAME]", stderr)
+	fs := newFlagSet("keygen", "keygen --out DIR [flags]", stderr)
 	out := fs.String("out", "", "`directory` to write signing.key (mode 0600) and trust.pub into")
 	name := fs.String("name", "", "key `name` in signatures (default: the host name)")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseArgs(fs, args, stdout); !ok {
 		return code
 	}
 	if *out == "" || fs.NArg() > 0 {
@@ -56,7 +56,7 @@ func keyName(host string) string {
 }
 
 func runVerify(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("verify", "verify [--store] URL --trust FILE [--since-checkpoint FILE] [--stream S] [--from T] [--to T] [--prefix P] [--format text|json]", stderr)
+	fs := newFlagSet("verify", "verify [--store] URL --trust FILE [flags]", stderr)
 	store := fs.String("store", "", "the trail's store `URL`: file:///path, a plain path, or s3://bucket/prefix?endpoint=… (may be given as the argument instead)")
 	trustPath := fs.String("trust", "", "trust `file` pinning the verifier keys (required)")
 	since := fs.String("since-checkpoint", "", "a checkpoint `file` kept earlier: the trail must extend it")
@@ -65,7 +65,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	from := fs.String("from", "", "re-hash only segments with records at or after `T` (RFC 3339, or relative like -24h)")
 	to := fs.String("to", "", "re-hash only segments with records at or before `T`")
 	format := fs.String("format", "text", "output `format`: text or json")
-	pos, code, ok := parseInterspersed(fs, args)
+	pos, code, ok := parseInterspersed(fs, args, stdout)
 	if !ok {
 		return code
 	}
