@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/auditgate/auditgate/gateway"
 )
 
 // env is a fixed environment for tests, so they can run in parallel
@@ -225,6 +227,14 @@ func TestParseProblems(t *testing.T) {
 				`t.yaml:3: routes[0].match.host: invalid host "https://api.example.com": use a host name such as api.example.com or *.example.com, optionally with :port`,
 				`t.yaml:3: routes[0].match.path_prefix: "v1/" does not start with /: write it as /v1/`,
 				`t.yaml:5: routes[0].strip_prefix: "openai" does not start with /: write it as /openai`,
+			},
+		},
+		{
+			name: "prefixes not in normal form",
+			src:  "routes:\n  - name: r\n    match: {path_prefix: /v1/../admin/}\n    upstream: https://api.example.com\n    strip_prefix: /v1%2F\n",
+			want: []string{
+				`t.yaml:3: routes[0].match.path_prefix: "/v1/../admin/" never matches: ` + gateway.NotNormal,
+				`t.yaml:5: routes[0].strip_prefix: "/v1%2F" is never removed: ` + gateway.NotNormal,
 			},
 		},
 		{

@@ -253,6 +253,8 @@ func (k *checker) route(key string, r *gateway.Route) {
 	}
 	if r.PathPrefix != "" && !strings.HasPrefix(r.PathPrefix, "/") {
 		k.report(at("match.path_prefix"), r.PathPrefix, "%q does not start with /: write it as /%s", r.PathPrefix, r.PathPrefix)
+	} else if r.PathPrefix != "" && !gateway.NormalPath(r.PathPrefix) {
+		k.report(at("match.path_prefix"), r.PathPrefix, "%q never matches: %s", r.PathPrefix, gateway.NotNormal)
 	}
 	if r.Upstream == "" {
 		k.reportAt(at("upstream"), key, r.Name, "missing: give the base URL of the model API, such as https://api.openai.com")
@@ -261,6 +263,8 @@ func (k *checker) route(key string, r *gateway.Route) {
 	}
 	if r.StripPrefix != "" && !strings.HasPrefix(r.StripPrefix, "/") {
 		k.report(at("strip_prefix"), r.StripPrefix, "%q does not start with /: write it as /%s", r.StripPrefix, r.StripPrefix)
+	} else if r.StripPrefix != "" && !gateway.NormalPath(r.StripPrefix) {
+		k.report(at("strip_prefix"), r.StripPrefix, "%q is never removed: %s", r.StripPrefix, gateway.NotNormal)
 	}
 	switch r.Protocol {
 	case gateway.ProtocolAuto, gateway.ProtocolOpenAI, gateway.ProtocolAnthropic, gateway.ProtocolPlain:

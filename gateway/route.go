@@ -208,6 +208,14 @@ var rootPath = []byte("/")
 const notNormal = "the gateway refuses request paths with dot segments (/./, /../), empty segments (//), " +
 	"backslashes, or percent-encoded slashes, backslashes or unreserved characters (%2F, %5C, %2E, %41, ...)"
 
+// NormalPath reports whether path, as a route's path prefix or strip
+// prefix, is one that requests can match (see normalPath); if not,
+// NotNormal says why.
+func NormalPath(path string) bool { return normalPath([]byte(path)) }
+
+// NotNormal says which request paths the gateway refuses.
+const NotNormal = notNormal
+
 // normalPath reports whether a raw request path is one the gateway routes.
 // Routes are chosen, and strip_prefix removed, on the raw path that is
 // forwarded; so a path must not be one that the upstream could resolve to
