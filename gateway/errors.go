@@ -137,6 +137,7 @@ const (
 	refusedMalformed       refusal = iota // fasthttp could not parse the request
 	refusedHeadersTooLarge                // the request head is over the read buffer
 	refusedPath                           // the request path is not one normalPath accepts
+	refusedTimeout                        // the request did not arrive within the read timeout
 )
 
 // outcomeRefused is how a refused request ends; the status (400, 431)
@@ -144,8 +145,11 @@ const (
 const outcomeRefused = OutcomeBadRequest
 
 func (r refusal) status() int {
-	if r == refusedHeadersTooLarge {
+	switch r {
+	case refusedHeadersTooLarge:
 		return fasthttp.StatusRequestHeaderFieldsTooLarge
+	case refusedTimeout:
+		return fasthttp.StatusRequestTimeout
 	}
 	return fasthttp.StatusBadRequest
 }
@@ -158,6 +162,8 @@ func (r refusal) String() string {
 		return "headers_too_large"
 	case refusedPath:
 		return "invalid_path"
+	case refusedTimeout:
+		return "request_timeout"
 	}
 	return "bad_request"
 }
@@ -168,6 +174,8 @@ func (r refusal) message() string {
 		return "request headers are larger than 16 KiB"
 	case refusedPath:
 		return notNormal + "; send the path in normal form"
+	case refusedTimeout:
+		return "the request did not arrive within the gateway's read timeout; send it faster, or raise read_timeout"
 	}
 	return "malformed HTTP request"
 }

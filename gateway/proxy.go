@@ -391,6 +391,8 @@ func (g *Gateway) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	r := refusedMalformed
 	if _, ok := err.(*fasthttp.ErrSmallBuffer); ok {
 		r = refusedHeadersTooLarge
+	} else if isTimeout(err) {
+		r = refusedTimeout
 	}
 	var path []byte
 	// fasthttp empties the header when it cannot parse it; what it did

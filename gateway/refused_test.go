@@ -65,6 +65,26 @@ func TestParseErrorsCarryAnAuditIDAndAreRecorded(t *testing.T) {
 	}
 }
 
+// TestRequestTimeoutAnswered408: a request whose head does not arrive
+// within the read timeout is answered 408, with an audit id, and recorded.
+func TestRequestTimeoutAnswered408(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("upstream got %s %s", r.Method, r.URL)
+	}))
+	defer up.Close()
+	opts := oneRoute(up.URL)
+	opts.ReadTimeout = 300 * time.Millisecond
+	gw := startGateway(t, opts)
+	resp, body := sendRaw(t, strings.TrimPrefix(gw.URL, "http://"), "GET /v1/x HTTP/1.1\r\nHost: x\r\n")
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), `"type":"request_timeout"`) {
+		t.Fatalf("status %d body %s, want 408 request_timeout", resp.StatusCode, body)
+	}
+	ex := gw.rec.waitID(t, resp.Header.Get("X-Audit-Id"))
+	if ex.Status != http.StatusRequestTimeout || ex.Outcome != outcomeRefused {
+		t.Errorf("recorded status %d outcome %s", ex.Status, ex.Outcome)
+	}
+}
+
 // TestDebugLogHasNoQuery checks that the per-exchange debug line names the
 // path only: query strings carry API keys (?key=) and personal data that
 // the record redacts.
