@@ -10,11 +10,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
 )
 
@@ -37,7 +37,12 @@ type sealLoop struct {
 	a     *Appender
 	state SealState
 
-	buf []byte // spool file contents, reused
+	// Reused from one seal to the next: segments are tens of megabytes,
+	// and fresh memory that large costs page faults by the thousand.
+	lines segmentLineReader // the spool file, line by line
+	encs  [2]*zstd.Encoder  // for single-segment frames, and larger ones
+	out   bytes.Buffer      // the segment object
+	nl    [1]byte
 
 	// pendingBytes are the record bytes of the queued cuts.
 	pendingBytes atomic.Int64
@@ -163,28 +168,19 @@ const alertAfter = 2
 
 // seal reads a cut segment back from its spool file, checks it against
 // what the sequencer hashed, seals it, persists the new state and removes
-// the file.
+// the file. The file is streamed: each line is checked and compressed as
+// it is read, so that memory stays bounded by the compressor's window
+// whatever the segment's size.
 func (l *sealLoop) seal(ctx context.Context, c *cut) error {
 	a := l.a
-	data, err := l.read(c.path)
+	leaves, seg, err := l.encode(c)
 	if err != nil {
-		return fmt.Errorf("read spool file: %w", err)
-	}
-	lines := splitLines(data)
-	if uint64(len(lines)) != c.end-c.start {
-		return fmt.Errorf("spool file %s holds %d records, want %d", c.path, len(lines), c.end-c.start)
-	}
-	leaves := make([][32]byte, len(lines))
-	for i, line := range lines {
-		leaves[i] = LeafHash(line)
-		if c.leaves != nil && leaves[i] != c.leaves[i] {
-			return fmt.Errorf("spool file %s changed on disk: record %d differs from what was sequenced", c.path, c.start+uint64(i))
-		}
+		return err
 	}
 	if got := l.state.Tree.Size(); got != c.start {
 		return fmt.Errorf("seal state is at %d but the segment starts at %d", got, c.start)
 	}
-	st, err := a.o.Sealer.seal(ctx, l.state, lines, leaves, data, c.first, c.last)
+	st, err := a.o.Sealer.sealSegment(ctx, l.state, leaves, seg, c.first, c.last)
 	if err != nil {
 		return err
 	}
@@ -204,39 +200,71 @@ func (l *sealLoop) seal(ctx context.Context, c *cut) error {
 	return nil
 }
 
-// read reads a spool file into the loop's buffer, which one seal after
-// another reuses: segments are tens of megabytes.
-func (l *sealLoop) read(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// encode reads the spool file of c and returns its records' leaf hashes,
+// checked against the sequencer's when it has them, and the segment
+// object, which stays valid until the next call.
+func (l *sealLoop) encode(c *cut) ([][32]byte, []byte, error) {
+	f, err := os.Open(c.path)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("read spool file: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("read spool file: %w", err)
 	}
-	n := int(fi.Size())
-	l.buf = slices.Grow(l.buf[:0], n)[:n]
-	if _, err := io.ReadFull(f, l.buf); err != nil {
-		return nil, err
+	want := c.end - c.start
+	leaves, check := c.leaves, c.leaves != nil
+	if !check {
+		leaves = make([][32]byte, 0, want)
 	}
-	return l.buf, nil
-}
-
-// splitLines splits newline-terminated lines, without the newlines.
-func splitLines(data []byte) [][]byte {
-	lines := make([][]byte, 0, bytes.Count(data, []byte{'\n'}))
-	for len(data) > 0 {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			lines = append(lines, data)
+	single := 0
+	if fi.Size() > segmentWindow {
+		single = 1
+	}
+	if l.encs[single] == nil {
+		l.encs[single] = newSegmentStreamEncoder(single == 0)
+	}
+	enc := l.encs[single]
+	l.out.Reset()
+	enc.ResetContentSize(&l.out, fi.Size())
+	l.lines = segmentLineReader{r: f, buf: l.lines.buf[:0]}
+	l.nl[0] = '\n'
+	var n uint64
+	for ; ; n++ {
+		line, err := l.lines.next()
+		if err == io.EOF {
 			break
 		}
-		lines = append(lines, data[:i])
-		data = data[i+1:]
+		if err == nil {
+			err = segmentCheckLine(line)
+		}
+		if err == nil && n >= want {
+			err = fmt.Errorf("more than the %d records cut", want)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("spool file %s, record %d: %w", c.path, c.start+n, err)
+		}
+		leaf := LeafHash(line)
+		if !check {
+			leaves = append(leaves, leaf)
+		} else if leaf != leaves[n] {
+			return nil, nil, fmt.Errorf("spool file %s changed on disk: record %d differs from what was sequenced", c.path, c.start+n)
+		}
+		if _, err := enc.Write(line); err != nil {
+			return nil, nil, fmt.Errorf("compress segment: %w", err)
+		}
+		if _, err := enc.Write(l.nl[:]); err != nil {
+			return nil, nil, fmt.Errorf("compress segment: %w", err)
+		}
 	}
-	return lines
+	if n != want {
+		return nil, nil, fmt.Errorf("spool file %s holds %d records, want %d", c.path, n, want)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, nil, fmt.Errorf("compress segment: %w", err)
+	}
+	return leaves, l.out.Bytes(), nil
 }
 
 // spoolState is state.json: the stream's SealState after the last seal.

@@ -67,6 +67,33 @@ func (s *Sealer) SealHashed(ctx context.Context, st SealState, lines [][]byte, l
 // in one buffer, when the caller has it: the segment is then compressed
 // from it rather than assembled again.
 func (s *Sealer) seal(ctx context.Context, st SealState, lines [][]byte, leaves [][32]byte, text []byte, firstTime, lastTime time.Time) (SealState, error) {
+	if len(lines) == 0 {
+		return st, fmt.Errorf("seal stream %s: no records", st.Stream)
+	}
+	if leaves == nil {
+		leaves = make([][32]byte, len(lines))
+		for i, line := range lines {
+			leaves[i] = LeafHash(line)
+		}
+	} else if len(leaves) != len(lines) {
+		return st, fmt.Errorf("seal stream %s: %d leaf hashes for %d records", st.Stream, len(leaves), len(lines))
+	}
+	var seg []byte
+	var err error
+	if text != nil {
+		seg, err = encodeSegmentText(nil, lines, text)
+	} else {
+		seg, err = EncodeSegment(nil, lines)
+	}
+	if err != nil {
+		return st, fmt.Errorf("seal stream %s: %w", st.Stream, err)
+	}
+	return s.sealSegment(ctx, st, leaves, seg, firstTime, lastTime)
+}
+
+// sealSegment is seal for a segment object already encoded: seg holds the
+// records whose leaf hashes are leaves.
+func (s *Sealer) sealSegment(ctx context.Context, st SealState, leaves [][32]byte, seg []byte, firstTime, lastTime time.Time) (SealState, error) {
 	if s.Store == nil || s.Signer == nil {
 		return st, errors.New("seal: sealer has no store or no signer")
 	}
@@ -88,31 +115,13 @@ func (s *Sealer) seal(ctx context.Context, st SealState, lines [][]byte, leaves 
 	case start != 0 && st.PrevManifest == zero:
 		return st, fmt.Errorf("seal stream %s: inconsistent state: tree size %d, but no previous manifest hash", st.Stream, start)
 	}
-	if len(lines) == 0 {
+	if len(leaves) == 0 {
 		return st, fmt.Errorf("seal stream %s at %d: no records", st.Stream, start)
-	}
-	if leaves == nil {
-		leaves = make([][32]byte, len(lines))
-		for i, line := range lines {
-			leaves[i] = LeafHash(line)
-		}
-	} else if len(leaves) != len(lines) {
-		return st, fmt.Errorf("seal stream %s at %d: %d leaf hashes for %d records", st.Stream, start, len(leaves), len(lines))
 	}
 	for _, leaf := range leaves {
 		tree.Append(leaf)
 	}
 	end := tree.Size()
-	var seg []byte
-	var err error
-	if text != nil {
-		seg, err = encodeSegmentText(nil, lines, text)
-	} else {
-		seg, err = EncodeSegment(nil, lines)
-	}
-	if err != nil {
-		return st, fmt.Errorf("seal stream %s records [%d, %d): %w", st.Stream, start, end, err)
-	}
 	segKey := SegmentKey(s.Prefix, st.Stream, start, end)
 	if err := s.Store.Put(ctx, segKey, seg); err != nil {
 		return st, fmt.Errorf("seal: put segment %s: %w", segKey, err)

@@ -75,6 +75,24 @@ var segmentEncoders = sync.OnceValue(func() [2]*zstd.Encoder {
 	return encs
 })
 
+// newSegmentStreamEncoder returns a streaming encoder with the settings of
+// segmentEncoders, run synchronously: EncodeSegment's frame for the same
+// text, written as the text is, with no buffer the size of the segment.
+// Its content size must be set with ResetContentSize before each segment.
+func newSegmentStreamEncoder(single bool) *zstd.Encoder {
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithWindowSize(segmentWindow),
+		zstd.WithEncoderCRC(true),
+		zstd.WithSingleSegment(single),
+		zstd.WithEncoderConcurrency(1),
+	)
+	if err != nil {
+		panic("worm: zstd encoder options: " + err.Error())
+	}
+	return enc
+}
+
 // segmentTextPool holds the buffers segments' uncompressed text is
 // assembled in: they are as large as segments, and sealing happens again
 // and again with similar sizes.
