@@ -59,33 +59,45 @@ func str(body []byte, path string) string {
 
 // openAI reads chat completions, completions, responses and embeddings.
 // resp is the non-streamed answer, or the one reassembled from a stream.
+// Its top level is read in one pass: an answer is scanned once, not once
+// per field.
 func openAI(path, req, resp []byte) facts {
-	f := facts{requested: str(req, "model"), served: str(resp, "model"), version: str(resp, "system_fingerprint")}
-	f.input = req
+	f := facts{requested: str(req, "model"), input: req}
+	var top openAITop
+	top.read(resp)
+	f.served, f.version = top.model.Str, top.fingerprint.Str
+	if top.model.Type != gjson.String {
+		f.served = ""
+	}
+	if top.fingerprint.Type != gjson.String {
+		f.version = ""
+	}
 	switch {
 	case bytes.HasSuffix(path, []byte("/chat/completions")):
 		f.operation = "chat"
-		f.output = raw(resp, gjson.GetBytes(resp, "choices"))
+		f.output = raw(resp, top.choices)
 		// Open-weight servers (vLLM, DeepSeek) return the model's reasoning.
-		if r := gjson.GetBytes(resp, "choices.#.message.reasoning_content"); r.IsArray() && len(r.Array()) > 0 && r.Array()[0].Exists() {
-			f.rationale = []byte(r.Raw)
+		if bytes.Contains(f.output, []byte(`"reasoning_content"`)) {
+			if r := top.choices.Get("#.message.reasoning_content"); r.IsArray() && len(r.Array()) > 0 && r.Array()[0].Exists() {
+				f.rationale = []byte(r.Raw)
+			}
 		}
-		f.usage = openAIUsage(resp, "prompt_tokens", "completion_tokens", "prompt_tokens_details.cached_tokens", "completion_tokens_details.reasoning_tokens")
+		f.usage = openAIUsage(top.usage, "prompt_tokens", "completion_tokens", "prompt_tokens_details.cached_tokens", "completion_tokens_details.reasoning_tokens")
 	case bytes.HasSuffix(path, []byte("/completions")):
 		f.operation = "completion"
-		f.output = raw(resp, gjson.GetBytes(resp, "choices"))
-		f.usage = openAIUsage(resp, "prompt_tokens", "completion_tokens", "prompt_tokens_details.cached_tokens", "completion_tokens_details.reasoning_tokens")
+		f.output = raw(resp, top.choices)
+		f.usage = openAIUsage(top.usage, "prompt_tokens", "completion_tokens", "prompt_tokens_details.cached_tokens", "completion_tokens_details.reasoning_tokens")
 	case bytes.HasSuffix(path, []byte("/responses")):
 		f.operation = "responses"
 		f.output = raw(resp, gjson.GetBytes(resp, `output.#(type!="reasoning")#`))
 		if r := gjson.GetBytes(resp, `output.#(type=="reasoning")#`); r.IsArray() && len(r.Array()) > 0 {
 			f.rationale = []byte(r.Raw)
 		}
-		f.usage = openAIUsage(resp, "input_tokens", "output_tokens", "input_tokens_details.cached_tokens", "output_tokens_details.reasoning_tokens")
+		f.usage = openAIUsage(top.usage, "input_tokens", "output_tokens", "input_tokens_details.cached_tokens", "output_tokens_details.reasoning_tokens")
 	case bytes.HasSuffix(path, []byte("/embeddings")):
 		f.operation = "embeddings"
-		f.output = raw(resp, gjson.GetBytes(resp, "data"))
-		f.usage = openAIUsage(resp, "prompt_tokens", "completion_tokens", "", "")
+		f.output = raw(resp, top.data)
+		f.usage = openAIUsage(top.usage, "prompt_tokens", "completion_tokens", "", "")
 	default:
 		f.operation = "other"
 		f.output = resp
@@ -93,8 +105,39 @@ func openAI(path, req, resp []byte) facts {
 	return f
 }
 
-func openAIUsage(resp []byte, in, out, cached, reasoning string) Usage {
-	u := gjson.GetBytes(resp, "usage")
+// openAITop holds the top-level fields of an OpenAI answer.
+type openAITop struct {
+	model, fingerprint, choices, data, usage gjson.Result
+}
+
+func (t *openAITop) read(resp []byte) {
+	gjson.ParseBytes(resp).ForEach(t.field)
+}
+
+// field keeps the first of each, as gjson.Get would.
+func (t *openAITop) field(k, v gjson.Result) bool {
+	var dst *gjson.Result
+	switch k.Str {
+	case "model":
+		dst = &t.model
+	case "system_fingerprint":
+		dst = &t.fingerprint
+	case "choices":
+		dst = &t.choices
+	case "data":
+		dst = &t.data
+	case "usage":
+		dst = &t.usage
+	default:
+		return true
+	}
+	if !dst.Exists() {
+		*dst = v
+	}
+	return true
+}
+
+func openAIUsage(u gjson.Result, in, out, cached, reasoning string) Usage {
 	if !u.IsObject() {
 		return Usage{}
 	}
