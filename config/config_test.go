@@ -162,7 +162,7 @@ func TestExampleCommented(t *testing.T) {
 	}
 	wantTrail := Trail{Store: "file:///var/lib/auditgate/trail", Prefix: "prod", Spool: "/var/lib/auditgate/spool", Key: "/etc/auditgate/signing.key",
 		Appender: worm.AppenderOptions{MaxRecords: 100000, MaxBytes: 32 << 20, MaxAge: time.Minute, Heartbeat: time.Minute,
-			CommitInterval: 5 * time.Millisecond, QueueRecords: 16384, QueueBytes: 64 << 20, MaxRecord: 16 << 20, MaxSpool: 10 << 30}}
+			CommitInterval: 50 * time.Millisecond, QueueRecords: 16384, QueueBytes: 64 << 20, MaxRecord: 16 << 20, MaxSpool: 10 << 30}}
 	if !reflect.DeepEqual(c.Trail, wantTrail) {
 		t.Errorf("trail = %+v, want %+v", c.Trail, wantTrail)
 	}

@@ -55,7 +55,7 @@ type AppenderOptions struct {
 	Heartbeat time.Duration
 	// CommitInterval is the group-commit window of records appended with
 	// Append: they are fsynced at most this long after they are written
-	// [5ms]. AppendSync fsyncs at once, sharing the fsync with every record
+	// [50ms]. AppendSync fsyncs at once, sharing the fsync with every record
 	// queued with it.
 	CommitInterval time.Duration
 	// QueueRecords [16384] and QueueBytes [64 MiB] bound the records
@@ -98,7 +98,7 @@ func (o *AppenderOptions) setDefaults() {
 	setDefault(&o.MaxBytes, 32<<20)
 	setDefault(&o.MaxAge, time.Minute)
 	setDefault(&o.Heartbeat, time.Minute)
-	setDefault(&o.CommitInterval, 5*time.Millisecond)
+	setDefault(&o.CommitInterval, 50*time.Millisecond)
 	setDefault(&o.QueueRecords, 16384)
 	setDefault(&o.QueueBytes, 64<<20)
 	setDefault(&o.MaxRecord, 16<<20)
