@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -38,8 +37,8 @@ type Gateway struct {
 	ready    atomic.Bool
 
 	// Shutdown state; see shutdown.go.
-	active        atomic.Int64  // exchanges not yet recorded
-	recording     chan struct{} // a slot per record being built off the connection
+	active        atomic.Int64 // exchanges not yet recorded
+	recorders     recorders
 	lifecycleMu   sync.Mutex
 	shuttingDown  bool
 	listeners     []net.Listener
@@ -70,10 +69,8 @@ func New(opts Options, rec Recorder, log *zap.Logger, reg prometheus.Registerer)
 		pool:   nil,
 		listen: opts.Listen,
 		tls:    opts.TLS,
-		// Enough to keep both cores busy building records while the
-		// connections go on; each slot holds one exchange's buffers.
-		recording: make(chan struct{}, 8*runtime.GOMAXPROCS(0)),
 	}
+	g.recorders.init()
 	if g.listen == "" {
 		g.listen = defaultListen
 	}

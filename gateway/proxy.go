@@ -326,17 +326,11 @@ func (g *Gateway) finish(rt *route, ex *Exchange) {
 	}
 	a := g.cur.Load().audit
 	// finish runs inside fasthttp's writing of the response, before its
-	// last bytes are flushed to the client: the record is built on another
-	// goroutine, so that the client does not wait for it. Past a bound of
-	// records being built, it is built here, which slows the connection
-	// down instead of holding more exchanges.
-	select {
-	case g.recording <- struct{}{}:
-		go func() {
-			g.recordExchange(a, rt, ex)
-			<-g.recording
-		}()
-	default:
+	// last bytes are flushed to the client: the record is built by the
+	// recorder goroutines, so that the client does not wait for it. Past a
+	// bound of records queued, it is built here, which slows the
+	// connection down instead of holding more exchanges.
+	if !g.recorders.offer(recordJob{g, a, rt, ex}) {
 		g.recordExchange(a, rt, ex)
 	}
 }

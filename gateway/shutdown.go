@@ -73,6 +73,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		// wait for those too, as long as recording one may take.
 		g.waitIdle(recordWait + 5*time.Second)
 	}
+	g.recorders.close()
 	g.pool.closeIdle()
 	if c, ok := g.rec.(Closer); ok {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recorderCloseTimeout)
