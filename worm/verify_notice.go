@@ -3,6 +3,7 @@ package worm
 import (
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
@@ -37,6 +38,56 @@ type silence struct {
 	stopped bool // the latest record was a clean stop
 	notices []Finding
 	stream  string
+}
+
+// silenceObs is what the silence needs of one record, kept from a
+// segment read ahead of the walk: its time, copied (the line it came from
+// is reused), and for the trail's own records, which observe reads, the
+// kind, time and line themselves.
+type silenceObs struct {
+	tm   [len(TimeLayout)]byte // the time, when it has TimeLayout's shape
+	has  bool                  // the record had a time
+	own  bool                  // one of the trail's own records: kind, tmS and line are set
+	kind string
+	tmS  string
+	line string
+}
+
+// appendSilenceObs appends the observation of a record with time tm and
+// kind, whose line is line.
+func appendSilenceObs(obs []silenceObs, tm, kind, line string) []silenceObs {
+	o := silenceObs{has: true}
+	switch kind {
+	case "gap", "alert", "heartbeat", "event":
+		// line is a view of a reused buffer, and kind and tm views of
+		// line: all are copied.
+		o.own, o.kind = true, ownKinds[kind]
+		o.line = string([]byte(line))
+		o.tmS = string([]byte(tm))
+	default:
+		if !layoutTime(tm) {
+			// observe does nothing with it.
+			o.has = false
+		}
+		copy(o.tm[:], tm)
+	}
+	return append(obs, o)
+}
+
+var ownKinds = map[string]string{"gap": "gap", "alert": "alert", "heartbeat": "heartbeat", "event": "event"}
+
+// replay observes a segment's records, the first being record start, in
+// stream order.
+func (s *silence) replay(start uint64, obs []silenceObs) {
+	for i := range obs {
+		o := &obs[i]
+		switch {
+		case o.own:
+			s.observe(start+uint64(i), o.tmS, o.kind, o.line)
+		case o.has:
+			s.observe(start+uint64(i), unsafe.String(&o.tm[0], len(o.tm)), "", "")
+		}
+	}
 }
 
 // forget drops the latest time, for a segment not read (outside --from and

@@ -1,7 +1,6 @@
 package worm
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"hash"
@@ -18,8 +17,10 @@ import (
 // giving its range hashes and continuing the chain from chain (if
 // chainOK), and each record of this stream and timed within the
 // manifest's bounds. before is the compact range [0, m.Start), or nil if
-// unknown, for proving checkpoints that fall inside the segment.
-func (v *streamVerifier) segment(m *Manifest, mKey string, chain [32]byte, chainOK bool, before [][32]byte) error {
+// unknown, for proving checkpoints that fall inside the segment. c is the
+// segment's check, run ahead of the walk (nil when the segment is not
+// read: missing, or outside the window).
+func (v *streamVerifier) segment(m *Manifest, mKey string, chain [32]byte, chainOK bool, before [][32]byte, c *segCheck) error {
 	key := m.Segment
 	if _, ok := v.objs.segments[key]; !ok {
 		v.find(key, FindingSegmentMissing, "segment %s (records [%d, %d)) named by manifest %s is missing", key, m.Start, m.End, mKey)
@@ -27,36 +28,29 @@ func (v *streamVerifier) segment(m *Manifest, mKey string, chain [32]byte, chain
 		return nil
 	}
 	v.referenced[key] = true
-	var mid []uint64
-	for _, s := range v.mid {
-		if m.Start < s && s < m.End {
-			mid = append(mid, s)
-		}
-	}
-	if !v.inWindow(m) && len(mid) == 0 {
+	if c == nil {
 		v.sil.forget()
 		return nil
 	}
-	data, found, err := v.get(key)
-	if err != nil {
-		return err
+	<-c.done
+	if c.err != nil {
+		return c.err
 	}
-	if !found {
+	if !c.found {
 		v.find(key, FindingSegmentMissing, "segment %s (records [%d, %d)) named by manifest %s was listed but cannot be read", key, m.Start, m.End, mKey)
 		return nil
 	}
 	hashOK := true
-	if sum := sha256.Sum256(data); sum != m.SegmentSHA256 {
+	if c.sum != m.SegmentSHA256 {
 		hashOK = false
-		v.find(key, FindingSegmentHashMismatch, "segment %s: SHA-256 %s of the stored object is not %s that manifest %s states: the segment was altered or replaced", key, verifyHashHex(sum), verifyHashHex(m.SegmentSHA256), mKey)
+		v.find(key, FindingSegmentHashMismatch, "segment %s: SHA-256 %s of the stored object is not %s that manifest %s states: the segment was altered or replaced", key, verifyHashHex(c.sum), verifyHashHex(m.SegmentSHA256), mKey)
 	}
-	sc := &v.scan
-	sc.reset(v.rep.Stream, m, &v.sil)
-	err = ForEachLine(bytes.NewReader(data), sc.line)
+	sc := &c.scan
+	v.sil.replay(sc.start, sc.obs)
 	v.rep.Records += uint64(len(sc.leaves))
 	v.bytes += sc.bytes
-	if err != nil {
-		v.find(key, FindingSegmentMalformed, "segment %s does not decode: %v", key, err)
+	if c.decodeErr != nil {
+		v.find(key, FindingSegmentMalformed, "segment %s does not decode: %v", key, c.decodeErr)
 		return nil
 	}
 	sc.report(v, key)
@@ -64,25 +58,39 @@ func (v *streamVerifier) segment(m *Manifest, mKey string, chain [32]byte, chain
 		v.find(key, FindingSegmentRecordCount, "segment %s holds %d records, manifest %s states %d (records [%d, %d)): records were dropped or added", key, n, mKey, m.End-m.Start, m.Start, m.End)
 		return nil
 	}
-	if got := segmentRangeOf(m.Start, sc.leaves); !equalHashes(got, m.Range) {
+	if !equalHashes(c.rangeHashes, m.Range) {
 		v.find(key, FindingSegmentRangeMismatch, "segment %s: the records' leaf hashes do not give the range hashes manifest %s states for records [%d, %d): records were altered, reordered or replaced", key, mKey, m.Start, m.End)
 		hashOK = false
 	}
 	if chainOK {
-		c := chain
-		for i := range sc.leaves {
-			c = ChainNext(c, sc.leaves[i])
+		end := c.chainEnd
+		if !c.chained || c.chainFrom != chain {
+			end = chain
+			for i := range sc.leaves {
+				end = ChainNext(end, sc.leaves[i])
+			}
 		}
-		if c != m.ChainHead {
+		if c := end; c != m.ChainHead {
 			v.find(key, FindingChainMismatch, "segment %s: the hash chain from the previous manifest's head through records [%d, %d) ends at %s, not at chain_head %s of manifest %s", key, m.Start, m.End, verifyHashHex(c), verifyHashHex(m.ChainHead), mKey)
 		}
 	}
 	if hashOK && before != nil {
-		for _, s := range mid {
+		for _, s := range v.midIn(m) {
 			v.roots[s] = verifyRoot{root: rootInside(before, m.Start, sc.leaves[:s-m.Start]), proven: true}
 		}
 	}
 	return nil
+}
+
+// midIn returns the checkpoint sizes that fall inside m's records.
+func (v *streamVerifier) midIn(m *Manifest) []uint64 {
+	var mid []uint64
+	for _, s := range v.mid {
+		if m.Start < s && s < m.End {
+			mid = append(mid, s)
+		}
+	}
+	return mid
 }
 
 // segmentRangeOf is SegmentRange computed node by node with the
@@ -170,7 +178,7 @@ type recordScan struct {
 	firstBad   [3]string // the first of each
 	leafPrefix [1]byte
 	sum        [32]byte
-	sil        *silence // the stream's, across segments
+	obs        []silenceObs // record times and kinds, for the stream's silence
 }
 
 // recordScanPresize bounds the leaves allocated ahead of a segment's
@@ -178,7 +186,7 @@ type recordScan struct {
 // lines should not cost memory for more.
 const recordScanPresize = 1 << 16
 
-func (sc *recordScan) reset(stream string, m *Manifest, sil *silence) {
+func (sc *recordScan) reset(stream string, m *Manifest) {
 	lo, hi := minMaxTime(m.FirstTime, m.LastTime)
 	if sc.h == nil {
 		sc.h = sha256.New()
@@ -187,7 +195,7 @@ func (sc *recordScan) reset(stream string, m *Manifest, sil *silence) {
 	*sc = recordScan{
 		stream: stream, start: m.Start, lo: lo, hi: hi,
 		loS: lo.UTC().Format(TimeLayout), hiS: hi.UTC().Format(TimeLayout),
-		h: sc.h, leaves: slices.Grow(sc.leaves[:0], n), sil: sil,
+		h: sc.h, leaves: slices.Grow(sc.leaves[:0], n), obs: slices.Grow(sc.obs[:0], n),
 	}
 }
 
@@ -212,7 +220,7 @@ func (sc *recordScan) line(i int, line []byte) error {
 		sc.firstBad[0] = fmt.Sprintf("record %d (line %d) belongs to stream %q", sc.start+uint64(i), i, st)
 	}
 	sc.checkTime(i, tm)
-	sc.sil.observe(sc.start+uint64(i), tm, kind, s)
+	sc.obs = appendSilenceObs(sc.obs, tm, kind, s)
 	return nil
 }
 
@@ -232,7 +240,9 @@ func (sc *recordScan) lookup(i int, s string) {
 	}
 	if tm.Type == gjson.String {
 		sc.checkTime(i, tm.Str)
-		sc.sil.observe(sc.start+uint64(i), tm.Str, gjson.Get(s, "kind").Str, s)
+		sc.obs = appendSilenceObs(sc.obs, tm.Str, gjson.Get(s, "kind").Str, s)
+	} else {
+		sc.obs = append(sc.obs, silenceObs{})
 	}
 }
 

@@ -32,9 +32,8 @@ type streamVerifier struct {
 	referenced map[string]bool
 	holes      [][2]uint64 // record ranges whose manifest is missing or bad
 
-	scan  recordScan // reused for every segment
-	sil   silence    // record times across segments, for heartbeat gaps
-	bytes uint64     // record text re-hashed, for progress
+	sil   silence // record times across segments, for heartbeat gaps
+	bytes uint64  // record text re-hashed, for progress
 
 	walked       uint64    // manifests walked, for progress
 	lastProgress time.Time // when o.Progress was last called
@@ -69,10 +68,14 @@ func (v *streamVerifier) find(object, code, format string, args ...any) {
 // get reads an object; a listed object that has gone is reported as
 // missing by the caller (found false), any other failure is an error.
 func (v *streamVerifier) get(key string) (data []byte, found bool, err error) {
-	if err := v.ctx.Err(); err != nil {
+	return v.getCtx(v.ctx, key)
+}
+
+func (v *streamVerifier) getCtx(ctx context.Context, key string) (data []byte, found bool, err error) {
+	if err := ctx.Err(); err != nil {
 		return nil, false, fmt.Errorf("verify: %w", err)
 	}
-	data, err = v.store.Get(v.ctx, key)
+	data, err = v.store.Get(ctx, key)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, false, nil
@@ -143,35 +146,58 @@ func (v *streamVerifier) walk() error {
 	slices.SortFunc(manifests, func(a, b Key) int { return compareUint(a.End, b.End) })
 	w := walkState{prevKnown: true, chainOK: true, acc: treeFactory.NewEmptyRange(0)}
 	v.progress(true, false)
-	for _, mk := range manifests {
+	ahead, release, stop := v.readAhead(v.ctx, manifests)
+	defer stop()
+	for a := range ahead {
+		if err := v.walkOne(&w, a); err != nil {
+			return err
+		}
+		if a.check != nil {
+			release()
+		}
+	}
+	if err := v.ctx.Err(); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	v.rep.Size = w.next
+	v.rep.Root = v.roots[w.next].root
+	v.progress(true, true)
+	return nil
+}
+
+// walkOne checks one manifest, read ahead, against the walk so far, and
+// its segment.
+func (v *streamVerifier) walkOne(w *walkState, a *manifestAhead) error {
+	mk := a.key
+	{
 		v.progress(false, false)
 		v.walked++
 		key := mk.String()
-		data, found, err := v.get(key)
+		data, found, err := a.data, a.found, a.err
 		if err != nil {
 			return err
 		}
 		if !found {
 			v.find(key, FindingManifestMissing, "manifest %s was listed but cannot be read", key)
-			v.lose(&w, mk.End)
-			continue
+			v.lose(w, mk.End)
+			return nil
 		}
-		body, keyID, err := OpenJSON(data, v.o.Trust, ManifestSealedAt)
-		if err != nil {
+		keyID := a.keyID
+		if err := a.openErr; err != nil {
 			v.find(key, signedCode("manifest", err), "manifest %s does not verify: %v", key, err)
-			v.lose(&w, mk.End)
-			continue
+			v.lose(w, mk.End)
+			return nil
 		}
-		m, err := ParseManifest(body)
-		if err != nil {
+		m := a.m
+		if err := a.parseErr; err != nil {
 			v.find(key, FindingManifestMalformed, "manifest %s: %v", key, err)
-			v.lose(&w, mk.End)
-			continue
+			v.lose(w, mk.End)
+			return nil
 		}
 		if m.Stream != v.rep.Stream || m.End != mk.End {
 			v.find(key, FindingManifestMisplaced, "manifest %s describes stream %s records [%d, %d), not what its key names", key, m.Stream, m.Start, m.End)
-			v.lose(&w, mk.End)
-			continue
+			v.lose(w, mk.End)
+			return nil
 		}
 		if m.KeyID != keyID {
 			v.find(key, FindingManifestKeyID, "manifest %s names key %s but is signed by %s", key, m.KeyID, keyID)
@@ -217,15 +243,12 @@ func (v *streamVerifier) walk() error {
 		} else {
 			v.roots[m.End] = verifyRoot{root: m.Root}
 		}
-		if err := v.segment(&m, key, w.chain, w.chainOK, before); err != nil {
+		if err := v.segment(&m, key, w.chain, w.chainOK, before, a.check); err != nil {
 			return err
 		}
 		w.next, w.prev, w.prevKnown = m.End, verifySHA256(data), true
 		w.chain, w.chainOK = m.ChainHead, true
 	}
-	v.rep.Size = w.next
-	v.rep.Root = v.roots[w.next].root
-	v.progress(true, true)
 	return nil
 }
 
