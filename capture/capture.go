@@ -152,14 +152,7 @@ func (c *Capturer) build(ex *Exchange, ro *RouteOptions, s *Settings, sc *scratc
 	caller, idFlags := c.ident.Identify(ex)
 	sc.flags = append(sc.flags, idFlags...)
 
-	path := ex.URI
-	if i := bytes.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
-	profile := ro.Profile
-	if profile == ProfileAuto {
-		profile = detectProfile(path)
-	}
+	path, profile := pathProfile(ex.URI, ro)
 
 	// Bodies, decoded for reading. Model, usage and the other facts are
 	// read from all that was captured; the policy's cap applies to what

@@ -133,7 +133,10 @@ scan:
 }
 
 // prefixString checks the string at p[i] (a quote) and returns the index
-// after its closing quote, or cut when p ends first.
+// after its closing quote, or cut when p ends first. It is
+// redactScanString made tolerant of an end inside the string; that one
+// stays separate, being on every record's path, where sharing this cost it
+// 10 to 20%.
 func prefixString(p []byte, i int) (end int, cut, ok bool) {
 	j := i + 1
 	for {

@@ -8,6 +8,20 @@ import (
 // decodePool holds buffers for decoding request bodies before forwarding.
 var decodePool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
+// pathProfile returns the path of a request target, without its query,
+// and the route's profile, detected from the path when it is auto.
+func pathProfile(uri []byte, ro *RouteOptions) ([]byte, Profile) {
+	path := uri
+	if i := bytes.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	profile := ro.Profile
+	if profile == ProfileAuto {
+		profile = detectProfile(path)
+	}
+	return path, profile
+}
+
 // RequestedModel returns the model the request asks for, as the record's
 // model.requested will name it, from what is known before the request is
 // forwarded: the path (KServe, TF Serving, Triton, SageMaker), the request
@@ -18,14 +32,7 @@ func (c *Capturer) RequestedModel(ex *Exchange, ro *RouteOptions) string {
 	if ro == nil {
 		ro = &RouteOptions{}
 	}
-	path := ex.URI
-	if i := bytes.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
-	profile := ro.Profile
-	if profile == ProfileAuto {
-		profile = detectProfile(path)
-	}
+	path, profile := pathProfile(ex.URI, ro)
 	body := ex.RequestBody.Data
 	fromBody := profile == ProfileOpenAI || profile == ProfileAnthropic || ro.Extract.Model != ""
 	if enc := ex.RequestHeaders.Get("Content-Encoding"); fromBody && len(enc) > 0 {

@@ -63,23 +63,14 @@ func (r *recorders) run() {
 			j.g.recordExchange(j.a, j.rt, j.ex)
 		case <-r.stop:
 			// Whatever was queued before the stop is still recorded.
-			for {
-				select {
-				case j := <-r.jobs:
-					j.g.recordExchange(j.a, j.rt, j.ex)
-				default:
-					return
-				}
-			}
+			r.drain()
+			return
 		}
 	}
 }
 
-// close stops the recorders once they recorded what is queued.
-func (r *recorders) close() {
-	r.once.Do(func() { close(r.stop) })
-	r.done.Wait()
-	// An offer that raced with the stop.
+// drain records the jobs queued, until there are none.
+func (r *recorders) drain() {
 	for {
 		select {
 		case j := <-r.jobs:
@@ -88,4 +79,11 @@ func (r *recorders) close() {
 			return
 		}
 	}
+}
+
+// close stops the recorders once they recorded what is queued.
+func (r *recorders) close() {
+	r.once.Do(func() { close(r.stop) })
+	r.done.Wait()
+	r.drain() // an offer that raced with the stop
 }

@@ -1,47 +1,19 @@
 package gateway
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // sendRaw writes req on a new connection to addr and reads one response.
 func sendRaw(t *testing.T, addr, req string) (*http.Response, []byte) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	// Written on its own goroutine: the gateway may answer before it read
-	// everything.
-	wrote := make(chan struct{})
-	go func() {
-		defer close(wrote)
-		io.WriteString(c, req)
-	}()
-	defer func() {
-		c.Close()
-		<-wrote
-	}()
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("read response: %v", err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read response body: %v", err)
-	}
-	return resp, body
+	return rawExchange(t, addr, func(w io.Writer) { io.WriteString(w, req) })
 }
 
 // uriLog is an upstream that answers 200 and keeps the request URIs it got.

@@ -96,28 +96,10 @@ func (v *streamVerifier) readAhead(ctx context.Context, manifests []Key) (out <-
 			} else {
 				prevOK = false
 			}
-			if a.check != nil {
-				select {
-				case slots <- struct{}{}:
-				case <-ctx.Done():
-					close(a.check.done)
-					a.check.err = ctx.Err()
-					return
-				}
-				select {
-				case jobs <- a:
-				case <-ctx.Done():
-					close(a.check.done)
-					a.check.err = ctx.Err()
-					return
-				}
+			if a.check != nil && !(sendCtx(ctx, slots, struct{}{}) && sendCtx(ctx, jobs, a)) {
+				return // the walk has stopped and wants no more
 			}
-			select {
-			case ch <- a:
-			case <-ctx.Done():
-				return
-			}
-			if a.err != nil {
+			if !sendCtx(ctx, ch, a) || a.err != nil {
 				return
 			}
 		}
@@ -153,5 +135,15 @@ func (v *streamVerifier) checkSegment(ctx context.Context, m *Manifest, c *segCh
 				c.chainEnd = ChainNext(c.chainEnd, sc.leaves[i])
 			}
 		}
+	}
+}
+
+// sendCtx sends v on c unless ctx is done first.
+func sendCtx[T any](ctx context.Context, c chan<- T, v T) bool {
+	select {
+	case c <- v:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
