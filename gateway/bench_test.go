@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -39,6 +40,11 @@ func BenchmarkPassThrough(b *testing.B) {
 	reqBody := []byte(`{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("y", 1950) + `"}]}`)
 	up := startFastUpstream(b, respBody)
 	b.Run("direct", func(b *testing.B) { benchChat(b, up, reqBody, respBody) })
+	b.Run("bare", func(b *testing.B) {
+		// A bare fasthttp pass-through with the settings the gateway
+		// streams with, and nothing else: the floor for the gateway's.
+		benchChat(b, startBareProxy(b, up), reqBody, respBody)
+	})
 	b.Run("gateway", func(b *testing.B) {
 		// The default recorder, which keeps nothing: this measures the
 		// proxy path alone.
@@ -51,6 +57,56 @@ func BenchmarkPassThrough(b *testing.B) {
 		opts.Audit = &AuditOptions{Capturer: benchCapturer(b), Trail: discardSink{}}
 		benchChat(b, startNopGateway(b, opts), reqBody, respBody)
 	})
+}
+
+// startBareProxy serves a fasthttp reverse proxy to upstream that streams
+// both ways, copies nothing and hashes nothing.
+func startBareProxy(b *testing.B, upstream string) string {
+	hc := &fasthttp.HostClient{Addr: strings.TrimPrefix(upstream, "http://"), StreamResponseBody: true,
+		DisableHeaderNamesNormalizing: true, DisablePathNormalizing: true, NoDefaultUserAgentHeader: true, MaxIdemponentCallAttempts: 1}
+	srv := &fasthttp.Server{StreamRequestBody: true, DisablePreParseMultipartForm: true, NoDefaultServerHeader: true,
+		NoDefaultDate: true, NoDefaultContentType: true, DisableHeaderNamesNormalizing: true,
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			req := fasthttp.AcquireRequest()
+			ctx.Request.Header.CopyTo(&req.Header)
+			req.SetBodyStream(ctx.RequestBodyStream(), ctx.Request.Header.ContentLength())
+			resp := fasthttp.AcquireResponse()
+			err := hc.Do(req, resp)
+			fasthttp.ReleaseRequest(req)
+			if err != nil {
+				fasthttp.ReleaseResponse(resp)
+				ctx.Error("bad gateway", fasthttp.StatusBadGateway)
+				return
+			}
+			resp.Header.CopyTo(&ctx.Response.Header)
+			ctx.SetBodyStream(&releasingBody{resp: resp, src: resp.BodyStream()}, resp.Header.ContentLength())
+		}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Shutdown() })
+	return "http://" + ln.Addr().String()
+}
+
+// releasingBody streams an upstream response's body and releases the
+// response once it is read.
+type releasingBody struct {
+	resp *fasthttp.Response
+	src  io.Reader
+}
+
+func (r *releasingBody) Read(p []byte) (int, error) {
+	if r.resp == nil {
+		return 0, io.EOF
+	}
+	n, err := r.src.Read(p)
+	if err != nil {
+		fasthttp.ReleaseResponse(r.resp)
+		r.resp = nil
+	}
+	return n, err
 }
 
 type discardSink struct{}
