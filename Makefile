@@ -34,7 +34,7 @@ APT_INSTALL := sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-g
 SUDO        := $(shell test "$$(id -u)" = 0 || echo sudo)
 
 packages:
-	@command -v aws >/dev/null 2>&1 || { echo "installing the AWS CLI (Debian awscli)"; $(SUDO) $(APT_INSTALL) awscli; }
+	@aws --version >/dev/null 2>&1 || { echo "installing the AWS CLI (Debian awscli)"; $(SUDO) $(APT_INSTALL) awscli; }
 	@$(MAKE) --no-print-directory nginx
 
 nginx:
