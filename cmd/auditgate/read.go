@@ -269,9 +269,12 @@ func runSearch(args []string, stdout, stderr io.Writer) int {
 }
 
 // writeRecordLine prints one record as one line: time, id, route, model
-// served, status, caller.
+// (served, else requested), status, caller.
 func writeRecordLine(w io.Writer, line []byte) {
-	r := gjson.GetManyBytes(line, "time", "id", "route", "model.served", "status", "caller.subject", "caller.key_id", "kind")
+	r := gjson.GetManyBytes(line, "time", "id", "route", "model.served", "status", "caller.subject", "caller.key_id", "kind", "model.requested")
+	if r[3].String() == "" {
+		r[3] = r[8]
+	}
 	dash := func(s string) string {
 		if s == "" {
 			return "-"

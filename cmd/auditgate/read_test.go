@@ -199,3 +199,19 @@ func TestProveAndVerifyProof(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordLineModel: the one-line view names the served model, else the
+// requested one (MLflow and generic APIs often name only the latter).
+func TestRecordLineModel(t *testing.T) {
+	for _, c := range []struct{ line, want string }{
+		{`{"time":"t","id":"a","route":"r","status":200,"model":{"requested":"m-1","served":"m-1-2024"}}`, "t  a  r  m-1-2024  200  -\n"},
+		{`{"time":"t","id":"a","route":"r","status":200,"model":{"requested":"loans"}}`, "t  a  r  loans  200  -\n"},
+		{`{"time":"t","id":"a","route":"r","status":200,"model":{}}`, "t  a  r  -  200  -\n"},
+	} {
+		var b strings.Builder
+		writeRecordLine(&b, []byte(c.line))
+		if b.String() != c.want {
+			t.Errorf("%s:\n got %q\nwant %q", c.line, b.String(), c.want)
+		}
+	}
+}
