@@ -29,12 +29,13 @@ import (
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", "demo [flags]", stderr)
 	timeout := fs.Duration("timeout", 60*time.Second, "give up after this `duration`")
+	keep := fs.Bool("keep", false, "keep the data directory (trail, spool, keys) and say where, to look at the records afterwards")
 	if code, ok := parseArgs(fs, args, stdout); !ok {
 		return code
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	d := &demo{out: stdout, client: &http.Client{Timeout: 30 * time.Second}}
+	d := &demo{out: stdout, client: &http.Client{Timeout: 30 * time.Second}, keep: *keep}
 	err := d.run(ctx)
 	d.cleanup()
 	if err != nil {
@@ -50,7 +51,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 
 type demo struct {
 	out      io.Writer
-	dir      string // the gateway's data directory, removed at the end
+	dir      string // the gateway's data directory, removed at the end unless keep
+	keep     bool
 	data     string
 	chatID   string
 	streamID string
@@ -451,7 +453,10 @@ func (d *demo) cleanup() {
 	if d.mock != nil {
 		_ = d.mock.Close()
 	}
-	if d.dir != "" {
+	switch {
+	case d.dir != "" && d.keep:
+		fmt.Fprintf(d.out, "\nkept %s: try auditgate search --store %s\n", d.data, filepath.Join(d.data, "trail"))
+	case d.dir != "":
 		_ = os.RemoveAll(d.dir)
 	}
 }

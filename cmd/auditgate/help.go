@@ -52,7 +52,7 @@ var commandHelp = map[string]helpText{
 	},
 	"demo": {
 		about: "Show the whole path on loopback: a mock model API, the gateway in front of it, a chat and a streamed chat sent through it, " +
-			"a clean shutdown that seals the trail, then verify, show and prove on the trail just written. It leaves nothing running and removes what it wrote.",
+			"a clean shutdown that seals the trail, then verify, show and prove on the trail just written. It leaves nothing running and removes what it wrote, unless --keep.",
 		exits: &exitCodes{ok: "every check passed", fail: "a check failed; the report on stdout says which"},
 	},
 	"keygen": {

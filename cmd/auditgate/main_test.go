@@ -432,6 +432,22 @@ func TestServeShutdownBudget(t *testing.T) {
 	}
 }
 
+// TestDemoKeep: with --keep the demo leaves its data directory, whose
+// trail verifies against the trust file beside it.
+func TestDemoKeep(t *testing.T) {
+	out, errOut, code := runCmd(t, "demo", "--keep")
+	i := strings.Index(out, "\nkept ")
+	if code != 0 || i < 0 {
+		t.Fatalf("demo --keep: exit %d\n%s\n%s", code, out, errOut)
+	}
+	data, _, _ := strings.Cut(out[i+len("\nkept "):], ":")
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(data)) })
+	vout, verr, vcode := runCmd(t, "verify", "--store", filepath.Join(data, "trail"), "--trust", filepath.Join(data, worm.TrustFile))
+	if vcode != 0 {
+		t.Errorf("verify of the kept trail: exit %d\n%s\n%s", vcode, vout, verr)
+	}
+}
+
 // TestDemo runs `auditgate demo`, the README's first command.
 func TestDemo(t *testing.T) {
 	out, errOut, code := runCmd(t, "demo")
