@@ -125,6 +125,9 @@ func (v *streamVerifier) checkSegment(ctx context.Context, m *Manifest, c *segCh
 	c.found = true
 	c.sum = sha256.Sum256(data)
 	sc := &c.scan
+	if r, ok := v.scans.Get().(*recordScan); ok {
+		*sc = *r
+	}
 	sc.reset(v.rep.Stream, m)
 	c.decodeErr = ForEachLine(bytes.NewReader(data), sc.line)
 	if c.decodeErr == nil && uint64(len(sc.leaves)) == m.End-m.Start {
@@ -136,6 +139,16 @@ func (v *streamVerifier) checkSegment(ctx context.Context, m *Manifest, c *segCh
 			}
 		}
 	}
+}
+
+// recycle keeps c's buffers for a segment checked later: allocating them
+// afresh for every segment costs page faults and collections.
+func (v *streamVerifier) recycle(c *segCheck) {
+	<-c.done
+	if c.scan.h != nil {
+		v.scans.Put(&recordScan{h: c.scan.h, leaves: c.scan.leaves[:0], obs: c.scan.obs[:0]})
+	}
+	c.scan = recordScan{}
 }
 
 // sendCtx sends v on c unless ctx is done first.

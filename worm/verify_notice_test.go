@@ -56,3 +56,23 @@ func TestVerifyNotices(t *testing.T) {
 		t.Errorf("gap record notice: %v", ns[1])
 	}
 }
+
+// TestSilenceParse: the fast path for times sharing the latest time's
+// minute reads them as time.Parse does.
+func TestSilenceParse(t *testing.T) {
+	base := time.Date(2026, 11, 27, 23, 59, 0, 0, time.UTC)
+	var s silence
+	for i, d := range []time.Duration{0, 1, 999_999_999, 59*time.Second + 999_999_999, 60 * time.Second, 61*time.Second + 7, time.Hour + 3*time.Second} {
+		tm := base.Add(d).Format(TimeLayout)
+		want, err := time.Parse(TimeLayout, tm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.parse(tm)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("%d: parse(%s) = %v, %v; want %v", i, tm, got, err, want)
+		}
+		copy(s.maxB[:], tm)
+		s.have, s.maxT = true, want
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -32,8 +33,9 @@ type streamVerifier struct {
 	referenced map[string]bool
 	holes      [][2]uint64 // record ranges whose manifest is missing or bad
 
-	sil   silence // record times across segments, for heartbeat gaps
-	bytes uint64  // record text re-hashed, for progress
+	sil   silence   // record times across segments, for heartbeat gaps
+	scans sync.Pool // *recordScan, their buffers reused from segment to segment
+	bytes uint64    // record text re-hashed, for progress
 
 	walked       uint64    // manifests walked, for progress
 	lastProgress time.Time // when o.Progress was last called
@@ -153,6 +155,7 @@ func (v *streamVerifier) walk() error {
 			return err
 		}
 		if a.check != nil {
+			v.recycle(a.check)
 			release()
 		}
 	}
