@@ -37,6 +37,24 @@ func addReadFlags(fs *flag.FlagSet, trustHelp string, withFormat bool) readFlags
 
 // reader checks the shared flags and opens the trail; a problem is a
 // usage error, reported on stderr.
+// parseRecordID parses the arguments of a command that reads one record,
+// given by its id, and opens the reader; usage is the command line shown
+// when the id is missing. On !ok the command exits with code.
+func (f readFlags) parseRecordID(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (id string, r *worm.Reader, code int, ok bool) {
+	pos, code, ok := parseInterspersed(fs, args, stdout)
+	if !ok {
+		return "", nil, code, false
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "auditgate %s: give one record id: %s\n", fs.Name(), usage)
+		return "", nil, exitUsage, false
+	}
+	if r, ok = f.reader(fs.Name(), stderr); !ok {
+		return "", nil, exitUsage, false
+	}
+	return pos[0], r, 0, true
+}
+
 func (f readFlags) reader(name string, stderr io.Writer) (*worm.Reader, bool) {
 	fail := func(msg string, a ...any) (*worm.Reader, bool) {
 		fmt.Fprintf(stderr, "auditgate %s: "+msg+"\n", append([]any{name}, a...)...)
@@ -69,19 +87,11 @@ const trustReadHelp = "trust `file`: check the signatures of what is read agains
 func runShow(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("show", "show ID --store URL [flags]", stderr)
 	rf := addReadFlags(fs, trustReadHelp, true)
-	pos, code, ok := parseInterspersed(fs, args, stdout)
+	id, r, code, ok := rf.parseRecordID(fs, args, "auditgate show ID --store URL", stdout, stderr)
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "auditgate show: give one record id: auditgate show ID --store URL")
-		return exitUsage
-	}
-	r, ok := rf.reader("show", stderr)
-	if !ok {
-		return exitUsage
-	}
-	stream, index, line, m, err := r.Find(context.Background(), pos[0])
+	stream, index, line, m, err := r.Find(context.Background(), id)
 	if err != nil {
 		fmt.Fprintf(stderr, "auditgate show: %v\n", err)
 		return exitFailure
@@ -298,19 +308,11 @@ func writeRecordLine(w io.Writer, line []byte) {
 func runProve(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("prove", "prove ID --store URL [flags] > FILE", stderr)
 	rf := addReadFlags(fs, "trust `file`: check the manifests and checkpoint the proof is built from against these keys (default: not checked)", false)
-	pos, code, ok := parseInterspersed(fs, args, stdout)
+	id, r, code, ok := rf.parseRecordID(fs, args, "auditgate prove ID --store URL > proof.txt", stdout, stderr)
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "auditgate prove: give one record id: auditgate prove ID --store URL > proof.txt")
-		return exitUsage
-	}
-	r, ok := rf.reader("prove", stderr)
-	if !ok {
-		return exitUsage
-	}
-	proof, err := worm.Prove(context.Background(), r, pos[0])
+	proof, err := worm.Prove(context.Background(), r, id)
 	if err != nil {
 		fmt.Fprintf(stderr, "auditgate prove: %v\n", err)
 		return exitFailure
