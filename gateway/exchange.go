@@ -200,6 +200,12 @@ type Exchange struct {
 
 var exchangePool = sync.Pool{New: func() any { return new(Exchange) }}
 
+// setID gives ex its audit id, and its text for the headers that carry it.
+func (ex *Exchange) setID(id ID) {
+	ex.AuditID = id
+	ex.idBuf = id.AppendText(ex.idBuf[:0])
+}
+
 func acquireExchange() *Exchange {
 	ex := exchangePool.Get().(*Exchange)
 	ex.reqTee.reset(&ex.RequestBody)

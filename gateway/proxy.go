@@ -17,7 +17,7 @@ const headerAuditID = "X-Audit-Id"
 func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 	ex := acquireExchange()
 	ex.Start = time.Now()
-	ex.AuditID = g.ids.next()
+	ex.setID(g.ids.next())
 	g.active.Add(1)
 	g.m.inFlight.Inc()
 	copyRequest(ctx, ex)
@@ -185,7 +185,6 @@ func (g *Gateway) upstreamRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Reques
 	}
 	// The upstream sees the audit id too, replacing any the client sent,
 	// so that its own logs can be joined with the trail.
-	ex.idBuf = ex.AuditID.AppendText(ex.idBuf[:0])
 	req.Header.SetBytesV(headerAuditID, ex.idBuf)
 }
 
@@ -235,7 +234,6 @@ func (g *Gateway) respond(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, res
 	// would add a Content-Type the upstream did not send.
 	h.SetNoDefaultContentType(true)
 	ex.scrub.scrub(h, &resp.Header, dropAuditID, nil)
-	ex.idBuf = ex.AuditID.AppendText(ex.idBuf[:0])
 	h.SetBytesV(headerAuditID, ex.idBuf)
 	ex.Status = resp.StatusCode()
 	s := &ex.respStream
@@ -295,7 +293,6 @@ func (g *Gateway) writeAnswer(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route,
 	ctx.SetStatusCode(ex.Status)
 	h := &ctx.Response.Header
 	h.SetContentType("application/json")
-	ex.idBuf = ex.AuditID.AppendText(ex.idBuf[:0])
 	h.SetBytesV(headerAuditID, ex.idBuf)
 	if o == OutcomeUpstreamBusy || o == OutcomeTrailUnavailable {
 		h.Set("Retry-After", "1")
@@ -379,7 +376,7 @@ func logPath(uri []byte) []byte {
 func (g *Gateway) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	ex := acquireExchange()
 	ex.Start = time.Now()
-	ex.AuditID = g.ids.next()
+	ex.setID(g.ids.next())
 	g.active.Add(1)
 	g.m.inFlight.Inc()
 	r := refusedMalformed
