@@ -454,23 +454,26 @@ func TestAppenderPushback(t *testing.T) {
 func TestAppenderHeartbeatAndAge(t *testing.T) {
 	f := newAppendFixture(t)
 	o := f.options()
-	o.Heartbeat = 20 * time.Millisecond
-	o.MaxAge = 50 * time.Millisecond
+	// Verify reports a silence longer than twice the heartbeat. The
+	// heartbeat is long enough that a stall of the race-instrumented
+	// sequencer on a busy machine stays well inside that.
+	o.Heartbeat = 100 * time.Millisecond
+	o.MaxAge = 150 * time.Millisecond
 	a := f.open(o)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(700 * time.Millisecond)
 	if st := a.Stats(); st.Seals == 0 {
 		t.Errorf("no segment sealed by age: %+v", st)
 	}
 	f.close(a)
 	recs := f.verify()
 	if k := kinds(recs); k["heartbeat"] < 3 {
-		t.Errorf("kinds %v: want heartbeats every 20ms for 300ms", k)
+		t.Errorf("kinds %v: want heartbeats every 100ms for 700ms", k)
 	}
 	if len(f.notices) != 0 {
 		t.Errorf("notices on a trail with its heartbeats: %v", f.notices)
 	}
 	for _, r := range recs {
-		if r["kind"] == "heartbeat" && r["heartbeat"].(map[string]any)["every_ms"] != float64(20) {
+		if r["kind"] == "heartbeat" && r["heartbeat"].(map[string]any)["every_ms"] != float64(100) {
 			t.Errorf("heartbeat %v", r)
 		}
 	}
