@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"slices"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -109,13 +110,18 @@ func (c *Capturer) AppendRequestRecord(dst []byte, ex *Exchange, ro *RouteOption
 	return dst
 }
 
-// Build returns the exchange's record. Its byte slices are copies the
-// caller may keep.
+// Build returns the exchange's record. Its byte slices and strings are
+// copies the caller may keep.
 func (c *Capturer) Build(ex *Exchange, ro *RouteOptions, s *Settings) Record {
 	rec := c.build(ex, ro, s, new(scratch))
+	rec.Input, rec.Output, rec.Rationale = bytes.Clone(rec.Input), bytes.Clone(rec.Output), bytes.Clone(rec.Rationale)
+	rec.Model.Served, rec.Model.Version = strings.Clone(rec.Model.Served), strings.Clone(rec.Model.Version)
 	return rec
 }
 
+// build assembles the record in sc's buffers. Its body parts and the
+// model's served name and version may point into ex's bodies or sc: it is
+// valid until either is reused.
 func (c *Capturer) build(ex *Exchange, ro *RouteOptions, s *Settings, sc *scratch) Record {
 	if ro == nil {
 		ro = &RouteOptions{}
@@ -316,6 +322,20 @@ func (sc *scratch) value(r *Redactor, buf *[]byte, v []byte, root, notJSON, cut 
 		}
 		notJSON = ""
 		prefix = true
+	}
+	if r != nil && !prefix && (v[0] == '{' || v[0] == '[') {
+		// The redactor's walk is itself a strict JSON parser, so a whole
+		// object or array it accepts needs no separate validation pass;
+		// anything it refuses takes the path below.
+		n0 := len(sc.reds)
+		var ok bool
+		*buf, sc.reds, ok = r.redact((*buf)[:0], v, root, sc.reds)
+		if ok {
+			if utf8.Valid(v) {
+				return *buf
+			}
+			sc.reds = sc.reds[:n0] // redacted again below, once the UTF-8 is repaired
+		}
 	}
 	valid := gjson.ValidBytes(v)
 	closed := false

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -526,6 +527,17 @@ func TestInvalidUTF8InsideJSON(t *testing.T) {
 	}
 	if !bytes.Contains(line, []byte(`"invalid_utf8"`)) {
 		t.Errorf("no invalid_utf8 flag:\n%s", line)
+	}
+
+	// Redacted, the repaired JSON is redacted once: one redaction each.
+	tc.req = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"caf\xe9 a@b.co\"}]}"
+	rec := c.Build(tc.exchange(), nil, fullSettings(t))
+	line = rec.AppendJSON(nil)
+	if !utf8.Valid(line) || !json.Valid(line) || !slices.Contains(rec.Flags, FlagInvalidUTF8) {
+		t.Fatalf("record is not valid UTF-8 JSON with the flag:\n%q", line)
+	}
+	if len(rec.Redactions) != 1 || bytes.Contains(line, []byte("a@b.co")) || !bytes.Contains(line, []byte("caf\uFFFD [REDACTED:email:")) {
+		t.Errorf("redactions %v, want one email, replaced:\n%s", rec.Redactions, line)
 	}
 }
 

@@ -92,7 +92,8 @@ func detMixed(s []byte) bool {
 // detPrefixed matches prefix and then min to max bytes of class, ending at
 // a byte outside ccURL64; mixed requires detMixed of the body.
 func detPrefixed(s []byte, i int, prefix string, class uint16, min, max int, mixed bool) int {
-	if !bytes.HasPrefix(s[i:], []byte(prefix)) {
+	// Most words differ from the prefix in their second byte.
+	if len(s)-i < len(prefix) || s[i+1] != prefix[1] || string(s[i:i+len(prefix)]) != prefix {
 		return 0
 	}
 	a := i + len(prefix)
@@ -111,17 +112,18 @@ var detAWSPrefixes = [...]string{"AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA",
 // detAWSKeyID matches an AWS access key id: a known prefix and 16 upper-case
 // letters or digits.
 func detAWSKeyID(s []byte, i int) int {
-	if i+20 > len(s) {
+	// Every prefix is upper case, so the key is a word of exactly 20 upper
+	// case letters and digits; most words fail on their second byte.
+	if i+20 > len(s) || !detIs(s[i+1], ccUpper) {
 		return 0
 	}
-	p := s[i : i+4]
+	e := detRunMax(s, i, ccUpper|ccDigit, 20)
+	if e-i != 20 || detIs(detByteAt(s, e), ccAlnum) {
+		return 0
+	}
 	for _, k := range detAWSPrefixes {
-		if string(p) == k {
-			e := detRunMax(s, i+4, ccUpper|ccDigit, 16)
-			if e-i == 20 && !detIs(detByteAt(s, e), ccAlnum) {
-				return e
-			}
-			return 0
+		if string(s[i:i+4]) == k {
+			return e
 		}
 	}
 	return 0

@@ -110,8 +110,10 @@ type openAITop struct {
 	model, fingerprint, choices, data, usage gjson.Result
 }
 
+// Its results point into resp, not into a copy of it: the strings taken
+// from them (the served model, the fingerprint) live as long as resp does.
 func (t *openAITop) read(resp []byte) {
-	gjson.ParseBytes(resp).ForEach(t.field)
+	gjson.Parse(sseView(resp)).ForEach(t.field)
 }
 
 // field keeps the first of each, as gjson.Get would.

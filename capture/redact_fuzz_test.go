@@ -48,6 +48,11 @@ func FuzzRedact(f *testing.F) {
 		}
 		out, reds = out[1:], reds[1:]
 		pout, preds := paths.Redact(nil, in, "input", nil)
+		// The record takes what the walk accepts as JSON without another
+		// validation pass, so it must accept nothing encoding/json refuses.
+		if _, _, ok := all.redact(nil, in, "input", nil); ok && !json.Valid(in) {
+			t.Fatalf("the walk accepted invalid JSON %q", in)
+		}
 		if !json.Valid(in) {
 			if !bytes.Equal(out, in) || len(reds) != 0 || !bytes.Equal(pout, in) || len(preds) != 0 {
 				t.Fatalf("invalid JSON was changed:\n in %q\nout %q", in, out)
