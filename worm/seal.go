@@ -60,13 +60,6 @@ func (s *Sealer) Seal(ctx context.Context, st SealState, lines [][]byte, firstTi
 // SealHashed is Seal for a caller that has the lines' leaf hashes already;
 // leaves[i] must be LeafHash(lines[i]). With nil leaves it computes them.
 func (s *Sealer) SealHashed(ctx context.Context, st SealState, lines [][]byte, leaves [][32]byte, firstTime, lastTime time.Time) (SealState, error) {
-	return s.seal(ctx, st, lines, leaves, nil, firstTime, lastTime)
-}
-
-// seal is SealHashed, also given text, the lines each followed by '\n'
-// in one buffer, when the caller has it: the segment is then compressed
-// from it rather than assembled again.
-func (s *Sealer) seal(ctx context.Context, st SealState, lines [][]byte, leaves [][32]byte, text []byte, firstTime, lastTime time.Time) (SealState, error) {
 	if len(lines) == 0 {
 		return st, fmt.Errorf("seal stream %s: no records", st.Stream)
 	}
@@ -78,13 +71,7 @@ func (s *Sealer) seal(ctx context.Context, st SealState, lines [][]byte, leaves 
 	} else if len(leaves) != len(lines) {
 		return st, fmt.Errorf("seal stream %s: %d leaf hashes for %d records", st.Stream, len(leaves), len(lines))
 	}
-	var seg []byte
-	var err error
-	if text != nil {
-		seg, err = encodeSegmentText(nil, lines, text)
-	} else {
-		seg, err = EncodeSegment(nil, lines)
-	}
+	seg, err := EncodeSegment(nil, lines)
 	if err != nil {
 		return st, fmt.Errorf("seal stream %s: %w", st.Stream, err)
 	}

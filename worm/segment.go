@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"sync"
 
@@ -29,8 +28,11 @@ import (
 //     bytes from other frames), which readers require;
 //   - the content checksum, which catches corruption before a line is
 //     parsed;
-//   - one frame from EncodeAll, whose output does not depend on
-//     concurrency.
+//   - one frame from a synchronous streaming encoder, written one line
+//     and then its newline at a time, whether the lines come from memory
+//     (EncodeSegment) or from a spool file (the appender's seal).
+//     EncodeAll writes other bytes for the same text once it is longer
+//     than one block (128 KiB), so it is not used.
 //
 // The manifest pins the SHA-256 of the stored bytes, so a reader never
 // needs to reproduce them; determinism only makes a re-seal after a crash
@@ -53,32 +55,10 @@ var (
 	ErrSegmentTooLarge = errors.New("segment larger than the limit")
 )
 
-// segmentEncoders are the encoders for segment text up to the window
-// size, written as single-segment frames, and above it. EncodeAll takes one
-// of GOMAXPROCS encoder states per call, so each Encoder is a pool of
-// encoders.
-var segmentEncoders = sync.OnceValue(func() [2]*zstd.Encoder {
-	var encs [2]*zstd.Encoder
-	for i, single := range []bool{true, false} {
-		enc, err := zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(zstd.SpeedDefault),
-			zstd.WithWindowSize(segmentWindow),
-			zstd.WithEncoderCRC(true),
-			zstd.WithSingleSegment(single),
-			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-		)
-		if err != nil {
-			panic("worm: zstd encoder options: " + err.Error())
-		}
-		encs[i] = enc
-	}
-	return encs
-})
-
-// newSegmentStreamEncoder returns a streaming encoder with the settings of
-// segmentEncoders, run synchronously: EncodeSegment's frame for the same
-// text, written as the text is, with no buffer the size of the segment.
-// Its content size must be set with ResetContentSize before each segment.
+// newSegmentStreamEncoder returns a segment encoder, run synchronously, for
+// single-segment frames (text up to the window) or larger ones. It needs
+// no buffer the size of the segment. Its content size must be set with
+// ResetContentSize before each segment.
 func newSegmentStreamEncoder(single bool) *zstd.Encoder {
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zstd.SpeedDefault),
@@ -93,10 +73,13 @@ func newSegmentStreamEncoder(single bool) *zstd.Encoder {
 	return enc
 }
 
-// segmentTextPool holds the buffers segments' uncompressed text is
-// assembled in: they are as large as segments, and sealing happens again
-// and again with similar sizes.
-var segmentTextPool = sync.Pool{New: func() any { return new([]byte) }}
+// segmentEncoderPools hold EncodeSegment's encoders for single-segment
+// frames [0] and larger ones [1]. They start no goroutines, so one dropped
+// by its pool needs no Close.
+var segmentEncoderPools = [2]sync.Pool{
+	{New: func() any { return newSegmentStreamEncoder(true) }},
+	{New: func() any { return newSegmentStreamEncoder(false) }},
+}
 
 // segmentDecoderPool holds synchronous streaming decoders (no goroutines,
 // so one dropped by the pool needs no Close) with the window limit, which
@@ -120,37 +103,27 @@ func EncodeSegment(dst []byte, lines [][]byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	bp := segmentTextPool.Get().(*[]byte)
-	text := slices.Grow((*bp)[:0], n)
+	k := 0
+	if n > segmentWindow {
+		k = 1
+	}
+	enc := segmentEncoderPools[k].Get().(*zstd.Encoder)
+	defer segmentEncoderPools[k].Put(enc)
+	out := bytes.NewBuffer(dst)
+	enc.ResetContentSize(out, int64(n))
+	nl := []byte{'\n'}
 	for _, line := range lines {
-		text = append(text, line...)
-		text = append(text, '\n')
+		if _, err := enc.Write(line); err != nil {
+			return nil, fmt.Errorf("encode segment: %w", err)
+		}
+		if _, err := enc.Write(nl); err != nil {
+			return nil, fmt.Errorf("encode segment: %w", err)
+		}
 	}
-	enc := segmentEncoders()[0]
-	if len(text) > segmentWindow {
-		enc = segmentEncoders()[1]
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode segment: %w", err)
 	}
-	dst = enc.EncodeAll(text, dst)
-	*bp = text[:0]
-	segmentTextPool.Put(bp)
-	return dst, nil
-}
-
-// encodeSegmentText is EncodeSegment for lines that lie, each followed by
-// '\n', one after the other in text.
-func encodeSegmentText(dst []byte, lines [][]byte, text []byte) ([]byte, error) {
-	n, err := segmentCheckLines(lines)
-	if err != nil {
-		return nil, err
-	}
-	if n != len(text) || text[len(text)-1] != '\n' {
-		return nil, errors.New("encode segment: the lines are not the text")
-	}
-	enc := segmentEncoders()[0]
-	if len(text) > segmentWindow {
-		enc = segmentEncoders()[1]
-	}
-	return enc.EncodeAll(text, dst), nil
+	return out.Bytes(), nil
 }
 
 // segmentCheckLines checks every line and returns the text's length, each
