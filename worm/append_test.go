@@ -344,6 +344,26 @@ func testReseal(t *testing.T, n int) {
 	}
 }
 
+func TestSealLoopPaced(t *testing.T) {
+	l := &sealLoop{}
+	if l.paced() {
+		t.Error("paced with nothing queued")
+	}
+	l.queue = []*cut{{}}
+	if !l.paced() {
+		t.Error("not paced with only the segment being sealed queued")
+	}
+	l.queue = append(l.queue, &cut{})
+	if l.paced() {
+		t.Error("paced with a backlog")
+	}
+	l.queue = l.queue[:1]
+	l.closed = true
+	if l.paced() {
+		t.Error("paced while closing")
+	}
+}
+
 func TestAppenderSpoolFailure(t *testing.T) {
 	f := newAppendFixture(t)
 	o := f.options()
