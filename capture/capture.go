@@ -167,7 +167,7 @@ func (c *Capturer) build(ex *Exchange, ro *RouteOptions, s *Settings, sc *scratc
 	req, reqCut := sc.body(&sc.req, &ex.RequestBody, ex.RequestHeaders.Get("Content-Encoding"), decodeMax, true)
 	resp, respCut := sc.body(&sc.resp, &ex.ResponseBody, ex.ResponseHeaders.Get("Content-Encoding"), decodeMax, false)
 	if bytes.HasPrefix(ex.ResponseHeaders.Get("Content-Type"), []byte("text/event-stream")) {
-		resp = sc.reassemble(profile, path, resp)
+		resp = sc.reassemble(profile, path, resp, respCut)
 	}
 
 	var f facts
@@ -273,8 +273,11 @@ func (sc *scratch) body(buf *[]byte, b *Body, encoding []byte, max int, isReq bo
 	return data, prefix
 }
 
-// reassemble turns a streamed answer into the non-streamed one.
-func (sc *scratch) reassemble(p Profile, path, body []byte) []byte {
+// reassemble turns a streamed answer into the non-streamed one. cut says
+// body is only the beginning of the stream: each text still being streamed
+// then loses its last cutHold bytes, where a value split by the cut would
+// pass the detectors unseen.
+func (sc *scratch) reassemble(p Profile, path, body []byte, cut bool) []byte {
 	var (
 		out      []byte
 		complete bool
@@ -282,13 +285,13 @@ func (sc *scratch) reassemble(p Profile, path, body []byte) []byte {
 	)
 	switch {
 	case p == ProfileAnthropic:
-		out, complete, err = ReassembleAnthropic(sc.stream[:0], body)
+		out, complete, err = reassembleAnthropic(sc.stream[:0], body, cut)
 	case p == ProfileOpenAI && bytes.HasSuffix(path, []byte("/chat/completions")):
-		out, complete, err = ReassembleOpenAIChat(sc.stream[:0], body)
+		out, complete, err = reassembleOpenAI(sc.stream[:0], body, true, cut)
 	case p == ProfileOpenAI && bytes.HasSuffix(path, []byte("/completions")):
-		out, complete, err = ReassembleOpenAICompletion(sc.stream[:0], body)
+		out, complete, err = reassembleOpenAI(sc.stream[:0], body, false, cut)
 	case p == ProfileOpenAI && bytes.HasSuffix(path, []byte("/responses")):
-		out, complete, err = ReassembleOpenAIResponses(sc.stream[:0], body)
+		out, complete, err = reassembleResponses(sc.stream[:0], body, cut)
 	default:
 		return body
 	}

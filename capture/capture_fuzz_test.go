@@ -2,6 +2,7 @@ package capture
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -14,6 +15,8 @@ func FuzzCapture(f *testing.F) {
 		f.Add(tc.uri, tc.req, tc.resp, false)
 	}
 	f.Add("/v1/chat/completions", `{"model":`, "data: {\"choices\":[{\"delta\":{\"content\":\"\\ud83d\"}}]}\n\n", true)
+	f.Add("/v1/chat/completions", `{}`, strings.Repeat(`data: {"choices":[{"index":0,"delta":{"content":"caf\u00e9 \ud83d\ude00 \n\""}}]}`+"\n\n", 8), true)
+	f.Add("/v1/messages", `{}`, strings.Repeat("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\\u00e9\\ud83d\\ude00 x\"}}\n\n", 12), true)
 	f.Add("/v2/models/x/infer", "\xff\xfe", "\x00\x01", false)
 	c := newTestCapturer(f)
 	settings := []*Settings{fullSettings(f), settingsWith(48, "a.b", "[*].name")}

@@ -217,3 +217,81 @@ func TestCaptureAllocs(t *testing.T) {
 		t.Errorf("%v allocations per record, want at most 7", n)
 	}
 }
+
+// TestCutStreamHoldsTails: a streamed answer captured only in part is
+// reassembled from the events captured; the text still being streamed at
+// the cut loses its last cutHold bytes, so the front of a card number split
+// by the cut does not reach the record, while text finished before the cut
+// is kept whole.
+func TestCutStreamHoldsTails(t *testing.T) {
+	const text = "Thank you for your order of three books and a reading lamp. I will charge the card 4111 1111 1111 1111 today."
+	var pieces []string
+	for i := 0; i < len(text); i += 3 {
+		pieces = append(pieces, text[i:min(i+3, len(text))])
+	}
+	for _, tt := range []struct {
+		uri, head, tail string
+		event           func(piece string) string
+	}{
+		{
+			uri:  "/v1/chat/completions",
+			head: `data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":1,"delta":{"content":"Done."},"finish_reason":"stop"}]}` + "\n\n",
+			event: func(p string) string {
+				return `data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"` + p + `"}}]}` + "\n\n"
+			},
+			tail: "data: [DONE]\n\n",
+		},
+		{
+			uri: "/v1/messages",
+			head: "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[]}}\n\n" +
+				"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+			event: func(p string) string {
+				return "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + p + "\"}}\n\n"
+			},
+			tail: "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+		},
+		{
+			uri: "/v1/responses",
+			head: "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"output_index\":0,\"item\":{\"type\":\"message\",\"role\":\"assistant\",\"content\":[]}}\n\n" +
+				"event: response.content_part.added\ndata: {\"type\":\"response.content_part.added\",\"output_index\":0,\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}}\n\n",
+			event: func(p string) string {
+				return "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"output_index\":0,\"content_index\":0,\"delta\":\"" + p + "\"}\n\n"
+			},
+			tail: "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r1\",\"status\":\"completed\",\"output\":[" +
+				"{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"" + text + "\",\"annotations\":[]}]}]}}\n\n",
+		},
+	} {
+		t.Run(tt.uri, func(t *testing.T) {
+			// The capture ends with the event that brings "4111 1".
+			var sse strings.Builder
+			sse.WriteString(tt.head)
+			captured, got := 0, ""
+			for _, p := range pieces {
+				sse.WriteString(tt.event(p))
+				if got += p; captured == 0 && strings.Contains(got, "4111 1") {
+					captured = sse.Len()
+				}
+			}
+			sse.WriteString(tt.tail)
+			tc := exchangeCase{method: "POST", uri: tt.uri, req: `{"model":"m","stream":true}`,
+				respHeaders: [][2]string{sseCT}, resp: sse.String(), respCap: captured}
+			rec, line := buildCut(t, tc)
+			if strings.Contains(line, "4111") || strings.Contains(line, "REDACTED") || !strings.Contains(string(rec.Output), "Thank you for your") {
+				t.Errorf("want the text before the cut less its last %d bytes:\n%s", cutHold, rec.Output)
+			}
+			if !slices.Contains(rec.Flags, FlagResponseTruncated) || !slices.Contains(rec.Flags, FlagStreamIncomplete) {
+				t.Errorf("flags %v", rec.Flags)
+			}
+			if tt.uri == "/v1/chat/completions" && !strings.Contains(string(rec.Output), `"Done."`) {
+				t.Errorf("the finished choice lost its text:\n%s", rec.Output)
+			}
+
+			// Captured whole, the card is found and redacted.
+			tc.respCap = 0
+			rec, line = buildCut(t, tc)
+			if strings.Contains(line, "4111") || !strings.Contains(string(rec.Output), "charge the card [REDACTED:card:") {
+				t.Errorf("whole stream:\n%s", rec.Output)
+			}
+		})
+	}
+}

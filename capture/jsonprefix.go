@@ -206,9 +206,9 @@ func prefixScalar(p []byte, i int) (end int, cut, ok bool) {
 }
 
 // cutStringEnd returns where the content of the string cut short at p[q]
-// (its opening quote) ends once its last cutHold bytes are dropped: never
-// inside an escape, a UTF-8 sequence, or after the first half of a UTF-16
-// surrogate pair.
+// (its opening quote; -1 when p holds only the content) ends once its last
+// cutHold bytes are dropped: never inside an escape, a UTF-8 sequence, or
+// after the first half of a UTF-16 surrogate pair.
 func cutStringEnd(p []byte, q int) int {
 	start, limit := q+1, len(p)-cutHold
 	if limit <= start {

@@ -216,6 +216,10 @@ func (t *sseText) replace(v gjson.Result) {
 
 func (t *sseText) reset() { t.b, t.set = t.b[:0], false }
 
+// hold drops the text's last cutHold bytes, never inside an escape or a
+// UTF-8 sequence (cutStringEnd).
+func (t *sseText) hold() { t.b = t.b[:cutStringEnd(t.b, -1)] }
+
 // appendJSON appends the string literal, after prefix: the inside of an
 // earlier value of the same string, such as a content block's initial text.
 func (t *sseText) appendJSON(dst []byte, prefix gjson.Result) []byte {

@@ -22,6 +22,14 @@ import (
 // ErrNotStream, wrapped, when body is not a Messages stream at all; dst must
 // not overlap body.
 func ReassembleAnthropic(dst, body []byte) (out []byte, complete bool, err error) {
+	return reassembleAnthropic(dst, body, false)
+}
+
+// reassembleAnthropic is ReassembleAnthropic; cut says body is the
+// beginning of a stream cut short: then every block's text loses its last
+// cutHold bytes, where a value split by the cut would pass the detectors
+// unseen.
+func reassembleAnthropic(dst, body []byte, cut bool) (out []byte, complete bool, err error) {
 	s := antPool.Get().(*antState)
 	defer s.release(len(body))
 	complete, err = scanStream(body, "anthropic messages", func(ev SSEEvent, root gjson.Result, parsed bool) (bool, bool) {
@@ -32,6 +40,13 @@ func ReassembleAnthropic(dst, body []byte) (out []byte, complete bool, err error
 	})
 	if err != nil {
 		return dst, false, err
+	}
+	if cut {
+		for _, b := range s.blocks {
+			b.text.hold()
+			b.thinking.hold()
+			b.partial.hold()
+		}
 	}
 	return s.appendJSON(dst), complete, nil
 }

@@ -22,19 +22,21 @@ import (
 // wrapped, when body is not a chat completion stream at all; dst must not
 // overlap body.
 func ReassembleOpenAIChat(dst, body []byte) (out []byte, complete bool, err error) {
-	return reassembleOpenAI(dst, body, true)
+	return reassembleOpenAI(dst, body, true, false)
 }
 
 // ReassembleOpenAICompletion is ReassembleOpenAIChat for the legacy
 // Completions API: it appends the text_completion object, with each
 // choice's text joined and its logprobs arrays, if any, concatenated.
 func ReassembleOpenAICompletion(dst, body []byte) (out []byte, complete bool, err error) {
-	return reassembleOpenAI(dst, body, false)
+	return reassembleOpenAI(dst, body, false, false)
 }
 
 var oaiPool = sync.Pool{New: func() any { return new(oaiState) }}
 
-func reassembleOpenAI(dst, body []byte, chat bool) (out []byte, complete bool, err error) {
+// reassembleOpenAI is both; cut says body is the beginning of a stream cut
+// short (holdTails).
+func reassembleOpenAI(dst, body []byte, chat, cut bool) (out []byte, complete bool, err error) {
 	s := oaiPool.Get().(*oaiState)
 	defer s.release(len(body))
 	api := "openai completion"
@@ -50,7 +52,28 @@ func reassembleOpenAI(dst, body []byte, chat bool) (out []byte, complete bool, e
 	if err != nil {
 		return dst, false, err
 	}
+	if cut {
+		s.holdTails()
+	}
 	return s.appendJSON(dst, chat), complete, nil
+}
+
+// holdTails drops the last cutHold bytes of each text of a choice that had
+// not finished when the stream was cut.
+func (s *oaiState) holdTails() {
+	for _, ch := range s.choices {
+		if ch.finish != "" {
+			continue
+		}
+		ch.content.hold()
+		ch.refusal.hold()
+		ch.reasoning.hold()
+		ch.text.hold()
+		ch.fn.args.hold()
+		for _, c := range ch.calls {
+			c.args.hold()
+		}
+	}
 }
 
 // oaiState is what a Chat Completions or Completions stream has said so far.

@@ -19,6 +19,12 @@ import (
 // else rebuilt from response.output_item.added and the deltas after it. An
 // "error" event is kept as the rebuilt object's "error".
 func ReassembleOpenAIResponses(dst, body []byte) (out []byte, complete bool, err error) {
+	return reassembleResponses(dst, body, false)
+}
+
+// reassembleResponses is ReassembleOpenAIResponses; cut says body is the
+// beginning of a stream cut short (holdTails).
+func reassembleResponses(dst, body []byte, cut bool) (out []byte, complete bool, err error) {
 	s := respPool.Get().(*respState)
 	defer s.release(len(body))
 	complete, err = scanStream(body, "openai responses", func(ev SSEEvent, root gjson.Result, parsed bool) (bool, bool) {
@@ -33,7 +39,31 @@ func ReassembleOpenAIResponses(dst, body []byte) (out []byte, complete bool, err
 	if s.final != "" {
 		return append(dst, s.final...), complete, nil
 	}
+	if cut {
+		s.holdTails()
+	}
 	return s.appendJSON(dst), complete, nil
+}
+
+// holdTails drops the last cutHold bytes of each text rebuilt from deltas
+// (an item or part that its done event did not give whole), where a value
+// split by the cut would pass the detectors unseen.
+func (s *respState) holdTails() {
+	for _, it := range s.items {
+		if it.done != "" {
+			continue
+		}
+		it.args.hold()
+		it.input.hold()
+		for _, parts := range [2][]*respPart{it.parts, it.summary} {
+			for _, p := range parts {
+				if p.done == "" {
+					p.text.hold()
+					p.refusal.hold()
+				}
+			}
+		}
+	}
 }
 
 var respPool = sync.Pool{New: func() any { return new(respState) }}
