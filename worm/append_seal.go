@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,6 +26,7 @@ type cut struct {
 	bytes       int64 // of record lines, newlines included
 	path        string
 	leaves      [][32]byte // nil after recovery: computed from the file
+	sums        []uint32   // the lines' CRC-32C as the sequencer wrote them; nil with leaves
 	first, last time.Time
 	root        [32]byte // tree root at end, as the sequencer computed it
 }
@@ -85,6 +87,12 @@ func (l *sealLoop) pending() int {
 	defer l.mu.Unlock()
 	return len(l.queue)
 }
+
+// castagnoli is the CRC-32C table: computed in hardware on amd64 and
+// arm64, it checks a spool file against what was written at about a
+// sixteenth of SHA-256's cost (26 GB/s against 1.6 GB/s here), where
+// re-hashing every record would hash each byte a second time.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // sealSlice is how much record text the seal loop compresses between
 // pauses while it paces itself.
@@ -217,9 +225,13 @@ func (l *sealLoop) seal(ctx context.Context, c *cut) error {
 	return nil
 }
 
-// encode reads the spool file of c and returns its records' leaf hashes,
-// checked against the sequencer's when it has them, and the segment
-// object, which stays valid until the next call.
+// encode reads the spool file of c and returns its records' leaf hashes
+// and the segment object, which stays valid until the next call. When the
+// sequencer's leaf hashes are at hand, each line is checked against the
+// CRC-32C the sequencer took as it wrote it, so a file corrupted on disk
+// is never sealed; the leaf hashes, which the checkpoint signs, are the
+// sequencer's, so a change made to keep the CRC fails verify. After a
+// recovery the leaf hashes are computed from the file.
 func (l *sealLoop) encode(c *cut) ([][32]byte, []byte, error) {
 	f, err := os.Open(c.path)
 	if err != nil {
@@ -231,7 +243,7 @@ func (l *sealLoop) encode(c *cut) ([][32]byte, []byte, error) {
 		return nil, nil, fmt.Errorf("read spool file: %w", err)
 	}
 	want := c.end - c.start
-	leaves, check := c.leaves, c.leaves != nil
+	leaves, check := c.leaves, c.leaves != nil && len(c.sums) == len(c.leaves)
 	if !check {
 		leaves = make([][32]byte, 0, want)
 	}
@@ -263,10 +275,9 @@ func (l *sealLoop) encode(c *cut) ([][32]byte, []byte, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("spool file %s, record %d: %w", c.path, c.start+n, err)
 		}
-		leaf := LeafHash(line)
 		if !check {
-			leaves = append(leaves, leaf)
-		} else if leaf != leaves[n] {
+			leaves = append(leaves, LeafHash(line))
+		} else if crc32.Checksum(line, castagnoli) != c.sums[n] {
 			return nil, nil, fmt.Errorf("spool file %s changed on disk: record %d differs from what was sequenced", c.path, c.start+n)
 		}
 		if _, err := enc.Write(line); err != nil {

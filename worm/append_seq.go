@@ -3,6 +3,7 @@ package worm
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"time"
@@ -79,6 +80,7 @@ func (s *sequencer) syncer() {
 type openSegment struct {
 	start       uint64
 	leaves      [][32]byte
+	sums        []uint32 // CRC-32C of each line, as written to the spool file
 	bytes       int64
 	first, last time.Time
 	opened      time.Time // when its first record was written
@@ -273,6 +275,7 @@ func (s *sequencer) add(line []byte, leaf [32]byte, t time.Time) {
 	s.a.recent.add(s.tree.Size(), line)
 	s.tree.Append(leaf)
 	s.seg.leaves = append(s.seg.leaves, leaf)
+	s.seg.sums = append(s.seg.sums, crc32.Checksum(line, castagnoli))
 	s.seg.bytes += int64(len(line)) + 1
 	s.lastRecord = now
 	s.a.stats.appended.Add(1)
@@ -504,7 +507,7 @@ func (s *sequencer) cut() {
 	}
 	c := &cut{
 		start: s.seg.start, end: s.tree.Size(), path: s.path(), bytes: s.seg.bytes,
-		leaves: s.seg.leaves, first: s.seg.first, last: s.seg.last, root: s.tree.Root(),
+		leaves: s.seg.leaves, sums: s.seg.sums, first: s.seg.first, last: s.seg.last, root: s.tree.Root(),
 	}
 	if err := s.f.Close(); err != nil {
 		// Everything in it is fsynced; the sealer reads it back.

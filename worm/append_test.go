@@ -1,6 +1,7 @@
 package worm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -534,6 +535,48 @@ func TestAppenderStoreOutage(t *testing.T) {
 	a = f.open(o)
 	f.close(a)
 	if k := kinds(f.verify()); k["inference"] != 10 || k["gap"] != 0 {
+		t.Errorf("kinds %v", k)
+	}
+}
+
+// TestSealRefusesAChangedSpoolFile: a spool file changed on disk after
+// its records were sequenced is not sealed; once it is as written again,
+// it is.
+func TestSealRefusesAChangedSpoolFile(t *testing.T) {
+	f := newAppendFixture(t)
+	o := f.options()
+	a := f.open(o)
+	for range 3 {
+		if err := a.AppendSync(context.Background(), testRecord("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(f.spool, spoolName(0))
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.LastIndex(orig, []byte(`"route":"x"`)) + len(`"route":"`)
+	changed := bytes.Clone(orig)
+	changed[i] = 'y'
+	if err := os.WriteFile(path, changed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err = a.Close(ctx)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "changed on disk") {
+		t.Fatalf("Close with a changed spool file: %v", err)
+	}
+	if keys, err := f.store.List(context.Background(), ""); err != nil || len(keys) != 0 {
+		t.Errorf("objects stored from a changed spool file: %v %v", keys, err)
+	}
+	if err := os.WriteFile(path, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a = f.open(o)
+	f.close(a)
+	if k := kinds(f.verify()); k["inference"] != 3 {
 		t.Errorf("kinds %v", k)
 	}
 }
