@@ -251,7 +251,10 @@ func (g *Gateway) respond(ctx *fasthttp.RequestCtx, ex *Exchange, rt *route, res
 	default:
 		// Headers go out as soon as the upstream sent them, without waiting
 		// for the first body bytes (a model's first token can take a while).
-		ctx.Response.ImmediateHeaderFlush = true
+		// A body of unknown length is written chunk by chunk, each flushed
+		// as it is read: body bytes that came with the headers then go out
+		// in the same write.
+		ctx.Response.ImmediateHeaderFlush = size >= 0 || !bodyArrived(resp)
 		s.upstream, s.src = resp, src
 	}
 	ctx.SetBodyStream(s, int(size))

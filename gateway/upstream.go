@@ -104,6 +104,7 @@ func newUpstream(r Route, conns *connSet) (*upstream, error) {
 	}
 	d := dialer{
 		dial:   net.Dialer{Timeout: orDefault(r.DialTimeout, defaultDialTimeout), KeepAlive: 30 * time.Second},
+		plain:  !https,
 		header: orDefault(r.ResponseHeaderTimeout, defaultResponseHeaderTimeout),
 		idle:   orDefault(r.IdleTimeout, defaultUpstreamIdleTimeout),
 		conns:  conns,
@@ -173,6 +174,7 @@ func upstreamTLSConfig(t UpstreamTLS, serverName string) (*tls.Config, error) {
 type dialer struct {
 	dial         net.Dialer
 	header, idle time.Duration
+	plain        bool // not TLS: the connection reads the response's own bytes
 	conns        *connSet
 }
 
@@ -182,6 +184,8 @@ func (d *dialer) Dial(addr string) (net.Conn, error) {
 		return nil, err
 	}
 	dc := &deadlineConn{Conn: c, header: d.header, idle: d.idle, conns: d.conns}
+	dc.self = connAddr{Addr: c.LocalAddr(), c: dc}
+	dc.scan.on = d.plain
 	if d.conns != nil {
 		d.conns.add(dc)
 	}
@@ -196,7 +200,12 @@ type deadlineConn struct {
 	header, idle time.Duration
 	awaiting     bool // a request was written; no response byte yet
 	conns        *connSet
+	self         connAddr
+	scan         headScan // the current response, as far as bodyArrived needs
 }
+
+// LocalAddr leads a response back to its connection (bodyArrived).
+func (c *deadlineConn) LocalAddr() net.Addr { return &c.self }
 
 func (c *deadlineConn) Close() error {
 	if c.conns != nil {
@@ -210,6 +219,9 @@ func (c *deadlineConn) Write(p []byte) (int, error) {
 		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.idle)); err != nil {
 			return 0, err
 		}
+	}
+	if !c.awaiting {
+		c.scan.reset() // a new request: its response comes next
 	}
 	c.awaiting = true
 	return c.Conn.Write(p)
@@ -232,6 +244,7 @@ func (c *deadlineConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.awaiting = false
+		c.scan.read(p[:n])
 	}
 	return n, err
 }
