@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -90,6 +91,7 @@ func openAppender(ctx context.Context, o AppenderOptions) (*Appender, error) {
 		sealStop:  make(chan struct{}),
 		sysIn:     make(chan *sysRecord, 16),
 		recent:    recentRing{max: o.Recent},
+		lineSeed:  maphash.MakeSeed(),
 	}
 	a.sealer = &sealLoop{a: a, state: st, wake: make(chan struct{}, 1)}
 	a.stats.sealed.Store(st.Tree.Size())
@@ -128,9 +130,9 @@ func openAppender(ctx context.Context, o AppenderOptions) (*Appender, error) {
 			continue
 		}
 		c := &cut{start: start, end: start + uint64(len(r.lines)), path: path, first: r.first, last: r.last, bytes: int64(len(r.data))}
-		c.leaves = make([][32]byte, len(r.lines))
+		c.leaves, c.sums = make([][32]byte, len(r.lines)), make([]uint64, len(r.lines))
 		for i, line := range r.lines {
-			c.leaves[i] = LeafHash(line)
+			c.leaves[i], c.sums[i] = LeafHash(line), a.lineSum(line)
 			tree.Append(c.leaves[i])
 		}
 		c.root = tree.Root()

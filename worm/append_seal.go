@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,8 +24,8 @@ type cut struct {
 	start, end  uint64
 	bytes       int64 // of record lines, newlines included
 	path        string
-	leaves      [][32]byte // nil after recovery: computed from the file
-	sums        []uint32   // the lines' CRC-32C as the sequencer wrote them; nil with leaves
+	leaves      [][32]byte // as the sequencer computed them, or as recovery read them from the file
+	sums        []uint64   // each line's lineSum, taken with its leaf
 	first, last time.Time
 	root        [32]byte // tree root at end, as the sequencer computed it
 }
@@ -88,19 +87,13 @@ func (l *sealLoop) pending() int {
 	return len(l.queue)
 }
 
-// castagnoli is the CRC-32C table: computed in hardware on amd64 and
-// arm64, it checks a spool file against what was written at about a
-// sixteenth of SHA-256's cost (26 GB/s against 1.6 GB/s here), where
-// re-hashing every record would hash each byte a second time.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // sealSlice is how much record text the seal loop compresses between
 // pauses while it paces itself.
 const sealSlice = 64 << 10
 
 // paced says the seal loop should pause after each sealSlice of text for
 // as long as compressing it took, using at most half a CPU: it has no
-// other segment waiting and is not closing. Sealing a segment takes a CPU
+// other segment waiting, the spool is not full, and it is not closing. Sealing a segment takes a CPU
 // for a few hundred milliseconds; on a small machine under load, a burst
 // that long leaves the requests too little of the rest, and their p99
 // grew several times at each seal. Paced, a seal takes twice as long; with
@@ -108,7 +101,7 @@ const sealSlice = 64 << 10
 func (l *sealLoop) paced() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return !l.closed && len(l.queue) == 1
+	return !l.closed && len(l.queue) == 1 && !l.spoolFull()
 }
 
 func (l *sealLoop) lastError() error {
@@ -226,12 +219,9 @@ func (l *sealLoop) seal(ctx context.Context, c *cut) error {
 }
 
 // encode reads the spool file of c and returns its records' leaf hashes
-// and the segment object, which stays valid until the next call. When the
-// sequencer's leaf hashes are at hand, each line is checked against the
-// CRC-32C the sequencer took as it wrote it, so a file corrupted on disk
-// is never sealed; the leaf hashes, which the checkpoint signs, are the
-// sequencer's, so a change made to keep the CRC fails verify. After a
-// recovery the leaf hashes are computed from the file.
+// and the segment object, which stays valid until the next call. Each line
+// is checked against the lineSum taken with its leaf hash, so a spool file
+// changed on disk is never sealed.
 func (l *sealLoop) encode(c *cut) ([][32]byte, []byte, error) {
 	f, err := os.Open(c.path)
 	if err != nil {
@@ -277,7 +267,7 @@ func (l *sealLoop) encode(c *cut) ([][32]byte, []byte, error) {
 		}
 		if !check {
 			leaves = append(leaves, LeafHash(line))
-		} else if crc32.Checksum(line, castagnoli) != c.sums[n] {
+		} else if l.a.lineSum(line) != c.sums[n] {
 			return nil, nil, fmt.Errorf("spool file %s changed on disk: record %d differs from what was sequenced", c.path, c.start+n)
 		}
 		if _, err := enc.Write(line); err != nil {

@@ -3,7 +3,6 @@ package worm
 import (
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"time"
@@ -80,7 +79,7 @@ func (s *sequencer) syncer() {
 type openSegment struct {
 	start       uint64
 	leaves      [][32]byte
-	sums        []uint32 // CRC-32C of each line, as written to the spool file
+	sums        []uint64 // each line's lineSum, as written to the spool file
 	bytes       int64
 	first, last time.Time
 	opened      time.Time // when its first record was written
@@ -275,7 +274,7 @@ func (s *sequencer) add(line []byte, leaf [32]byte, t time.Time) {
 	s.a.recent.add(s.tree.Size(), line)
 	s.tree.Append(leaf)
 	s.seg.leaves = append(s.seg.leaves, leaf)
-	s.seg.sums = append(s.seg.sums, crc32.Checksum(line, castagnoli))
+	s.seg.sums = append(s.seg.sums, s.a.lineSum(line))
 	s.seg.bytes += int64(len(line)) + 1
 	s.lastRecord = now
 	s.a.stats.appended.Add(1)

@@ -346,7 +346,7 @@ func testReseal(t *testing.T, n int) {
 }
 
 func TestSealLoopPaced(t *testing.T) {
-	l := &sealLoop{}
+	l := &sealLoop{a: &Appender{o: AppenderOptions{MaxSpool: 1 << 30}}}
 	if l.paced() {
 		t.Error("paced with nothing queued")
 	}
@@ -359,6 +359,11 @@ func TestSealLoopPaced(t *testing.T) {
 		t.Error("paced with a backlog")
 	}
 	l.queue = l.queue[:1]
+	l.pendingBytes.Store(1 << 30)
+	if l.paced() {
+		t.Error("paced with the spool full")
+	}
+	l.pendingBytes.Store(0)
 	l.closed = true
 	if l.paced() {
 		t.Error("paced while closing")
