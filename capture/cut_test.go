@@ -232,6 +232,7 @@ func TestCutStreamHoldsTails(t *testing.T) {
 	for _, tt := range []struct {
 		uri, head, tail string
 		event           func(piece string) string
+		finished        string // a text finished before the cut, kept whole
 	}{
 		{
 			uri:  "/v1/chat/completions",
@@ -239,24 +240,33 @@ func TestCutStreamHoldsTails(t *testing.T) {
 			event: func(p string) string {
 				return `data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"` + p + `"}}]}` + "\n\n"
 			},
-			tail: "data: [DONE]\n\n",
+			tail:     "data: [DONE]\n\n",
+			finished: `"content":"Done."`,
 		},
 		{
 			uri: "/v1/messages",
 			head: "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[]}}\n\n" +
-				"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+				"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"pay\",\"input\":{}}}\n\n" +
+				"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"to\\\": \\\"acct-9\\\"}\"}}\n\n" +
+				"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n" +
+				"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
 			event: func(p string) string {
-				return "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + p + "\"}}\n\n"
+				return "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + p + "\"}}\n\n"
 			},
-			tail: "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+			finished: `"input":{"to":"acct-9"}`,
+			tail:     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
 		},
 		{
 			uri: "/v1/responses",
-			head: "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"output_index\":0,\"item\":{\"type\":\"message\",\"role\":\"assistant\",\"content\":[]}}\n\n" +
-				"event: response.content_part.added\ndata: {\"type\":\"response.content_part.added\",\"output_index\":0,\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}}\n\n",
+			head: "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"output_index\":0,\"item\":{\"type\":\"function_call\",\"name\":\"pay\",\"arguments\":\"\"}}\n\n" +
+				"event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\",\"output_index\":0,\"delta\":\"{\\\"to\\\":\\\"acct-9\\\"}\"}\n\n" +
+				"event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\",\"output_index\":0,\"item\":{\"type\":\"function_call\",\"name\":\"pay\",\"arguments\":\"{\\\"to\\\":\\\"acct-9\\\"}\"}}\n\n" +
+				"event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"output_index\":1,\"item\":{\"type\":\"message\",\"role\":\"assistant\",\"content\":[]}}\n\n" +
+				"event: response.content_part.added\ndata: {\"type\":\"response.content_part.added\",\"output_index\":1,\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}}\n\n",
 			event: func(p string) string {
-				return "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"output_index\":0,\"content_index\":0,\"delta\":\"" + p + "\"}\n\n"
+				return "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"output_index\":1,\"content_index\":0,\"delta\":\"" + p + "\"}\n\n"
 			},
+			finished: `"arguments":"{\"to\":\"acct-9\"}"`,
 			tail: "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r1\",\"status\":\"completed\",\"output\":[" +
 				"{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"" + text + "\",\"annotations\":[]}]}]}}\n\n",
 		},
@@ -282,8 +292,8 @@ func TestCutStreamHoldsTails(t *testing.T) {
 			if !slices.Contains(rec.Flags, FlagResponseTruncated) || !slices.Contains(rec.Flags, FlagStreamIncomplete) {
 				t.Errorf("flags %v", rec.Flags)
 			}
-			if tt.uri == "/v1/chat/completions" && !strings.Contains(string(rec.Output), `"Done."`) {
-				t.Errorf("the finished choice lost its text:\n%s", rec.Output)
+			if !strings.Contains(string(rec.Output), tt.finished) {
+				t.Errorf("what finished before the cut is not whole (%s):\n%s", tt.finished, rec.Output)
 			}
 
 			// Captured whole, the card is found and redacted.

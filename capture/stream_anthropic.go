@@ -26,9 +26,9 @@ func ReassembleAnthropic(dst, body []byte) (out []byte, complete bool, err error
 }
 
 // reassembleAnthropic is ReassembleAnthropic; cut says body is the
-// beginning of a stream cut short: then every block's text loses its last
-// cutHold bytes, where a value split by the cut would pass the detectors
-// unseen.
+// beginning of a stream cut short: then the text of every block without its
+// content_block_stop loses its last cutHold bytes, where a value split by
+// the cut would pass the detectors unseen.
 func reassembleAnthropic(dst, body []byte, cut bool) (out []byte, complete bool, err error) {
 	s := antPool.Get().(*antState)
 	defer s.release(len(body))
@@ -43,9 +43,11 @@ func reassembleAnthropic(dst, body []byte, cut bool) (out []byte, complete bool,
 	}
 	if cut {
 		for _, b := range s.blocks {
-			b.text.hold()
-			b.thinking.hold()
-			b.partial.hold()
+			if !b.stopped {
+				b.text.hold()
+				b.thinking.hold()
+				b.partial.hold()
+			}
 		}
 	}
 	return s.appendJSON(dst), complete, nil
@@ -74,6 +76,7 @@ type antBlock struct {
 	start, synth                       string
 	text, thinking, signature, partial sseText
 	citations                          sseArray
+	stopped                            bool // its content_block_stop came
 }
 
 // Stand-ins for a content_block_start that never came.
@@ -86,7 +89,7 @@ const (
 var antBlockKeys = []string{"text", "thinking", "signature", "input", "citations"}
 
 func (b *antBlock) reset(index int64) {
-	b.index, b.start, b.synth = index, "", ""
+	b.index, b.start, b.synth, b.stopped = index, "", "", false
 	b.text.reset()
 	b.thinking.reset()
 	b.signature.reset()
@@ -141,7 +144,11 @@ func (s *antState) event(root gjson.Result, name []byte) (known, terminal bool) 
 		}
 	case "content_block_delta":
 		s.delta(root)
-	case "content_block_stop", "ping":
+	case "content_block_stop":
+		if i := s.idx.find(root.Get("index").Int()); i >= 0 {
+			s.blocks[i].stopped = true
+		}
+	case "ping":
 	case "message_delta":
 		if d := root.Get("delta"); d.IsObject() {
 			d.ForEach(func(k, v gjson.Result) bool {

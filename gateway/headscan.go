@@ -31,6 +31,7 @@ type headScan struct {
 const (
 	scanHead = iota // in a response head, looking for its blank line
 	scanBody        // after the head
+	scanLost        // a head this scan does not follow (bare line feeds)
 )
 
 // statusDigit is the offset of the status code's first digit in a status
@@ -47,11 +48,14 @@ func (s *headScan) read(p []byte) {
 		return
 	}
 	for i := 0; i < len(p); {
-		if s.state == scanBody {
+		switch s.state {
+		case scanBody:
 			if s.line == 0 {
 				s.chunkLine(p[i:])
 			}
 			s.after += int64(len(p) - i)
+			return
+		case scanLost:
 			return
 		}
 		c := p[i]
@@ -68,6 +72,11 @@ func (s *headScan) read(p []byte) {
 			s.match++
 		case c == '\n' && s.match%2 == 1:
 			s.match++
+		case c == '\n':
+			// A line ended without CR: fasthttp reads such heads, this
+			// scan does not, and says nothing of what follows.
+			s.state = scanLost
+			return
 		default:
 			s.match = 0
 			if c == '\r' {
@@ -123,7 +132,9 @@ func hexDigit(c byte) int {
 // bodyArrived says body bytes came with the head, so that fasthttp's first
 // read of the body returns without waiting. For a chunked body that takes
 // a whole chunk-size line and a byte after it, and not the chunk's data
-// whole without the CRLF after it, which fasthttp's read waits for.
+// whole without the CRLF after it, which fasthttp's read waits for; an
+// empty chunked body (its last chunk first, perhaps with trailers, which
+// fasthttp reads to their end) never counts: its head goes first.
 func (s *headScan) bodyArrived(chunked bool) bool {
 	if !s.on || s.state != scanBody {
 		return false
@@ -131,7 +142,7 @@ func (s *headScan) bodyArrived(chunked bool) bool {
 	if !chunked {
 		return s.after > 0
 	}
-	if s.line == 0 || s.size < 0 || s.after <= s.line {
+	if s.line == 0 || s.size <= 0 || s.after <= s.line {
 		return false
 	}
 	end := s.line + s.size // the chunk's data ends here; its CRLF follows
