@@ -233,9 +233,8 @@ func (l *sealLoop) encode(c *cut) ([][32]byte, []byte, error) {
 		return nil, nil, fmt.Errorf("read spool file: %w", err)
 	}
 	want := c.end - c.start
-	leaves, check := c.leaves, c.leaves != nil && len(c.sums) == len(c.leaves)
-	if !check {
-		leaves = make([][32]byte, 0, want)
+	if uint64(len(c.leaves)) != want || len(c.sums) != len(c.leaves) {
+		return nil, nil, fmt.Errorf("cut [%d, %d) holds %d leaf hashes and %d line sums", c.start, c.end, len(c.leaves), len(c.sums))
 	}
 	single := 0
 	if fi.Size() > segmentWindow {
@@ -265,9 +264,7 @@ func (l *sealLoop) encode(c *cut) ([][32]byte, []byte, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("spool file %s, record %d: %w", c.path, c.start+n, err)
 		}
-		if !check {
-			leaves = append(leaves, LeafHash(line))
-		} else if l.a.lineSum(line) != c.sums[n] {
+		if l.a.lineSum(line) != c.sums[n] {
 			return nil, nil, fmt.Errorf("spool file %s changed on disk: record %d differs from what was sequenced", c.path, c.start+n)
 		}
 		if _, err := enc.Write(line); err != nil {
@@ -289,7 +286,7 @@ func (l *sealLoop) encode(c *cut) ([][32]byte, []byte, error) {
 	if err := enc.Close(); err != nil {
 		return nil, nil, fmt.Errorf("compress segment: %w", err)
 	}
-	return leaves, l.out.Bytes(), nil
+	return c.leaves, l.out.Bytes(), nil
 }
 
 // spoolState is state.json: the stream's SealState after the last seal.
